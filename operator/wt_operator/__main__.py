@@ -1,0 +1,89 @@
+"""``wt-operator`` / ``python -m wt_operator``: run the WorkflowRun operator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+
+import kopf
+
+from wt_operator.config import ConfigError, OperatorConfig
+from wt_operator.handlers import register
+from wt_operator.metrics import Metrics
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wt-operator",
+        description="Reconcile WorkflowRun resources (wt.dev/v1alpha1). Settings come from "
+        "environment variables; see the README.",
+    )
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help="watch this namespace (repeatable; globs allowed)",
+    )
+    scope.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="watch every namespace (needs a ClusterRole)",
+    )
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="do not coordinate with other replicas (no kopf peering)",
+    )
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; the live replica with the highest one acts "
+        "(default: random, so replicas never tie)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log kopf's own decisions")
+    p.add_argument("--debug", action="store_true", help="log everything, including API calls")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = OperatorConfig.from_env()
+    except ConfigError as exc:
+        print(f"wt-operator: {exc}", file=sys.stderr)
+        return 2
+    kopf.configure(
+        debug=args.debug, verbose=args.verbose or args.debug, log_format=kopf.LogFormat.PLAIN
+    )
+    logging.getLogger("wt_operator.output").setLevel(logging.INFO)
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    registry = kopf.OperatorRegistry()
+    register(registry, config, metrics)
+    priority = args.priority if args.priority is not None else random.randint(1, 2**30)
+    kopf.run(
+        registry=registry,
+        clusterwide=bool(args.all_namespaces),
+        namespaces=args.namespace or (),
+        standalone=args.standalone,
+        priority=priority,
+        peering_name="wt-operator",
+        liveness_endpoint=(
+            f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
+        ),
+        memo=kopf.Memo(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""kopf registrations: thin handlers that hand each WorkflowRun to the Runtime.
+
+Handlers are registered into an explicit registry by :func:`register` because
+some of their parameters come from the operator's settings, which are known
+only at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from wt_operator.config import OperatorConfig
+from wt_operator.kube import GROUP, PLURAL, VERSION, Kube, RunRef, load_api_client
+from wt_operator.metrics import Metrics
+from wt_operator.runner import Runtime
+from wt_operator.status import is_active
+
+__all__ = ["FINALIZER", "configure_settings", "register"]
+
+FINALIZER = "wt.dev/finalizer"
+
+
+def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    """Tune kopf for few API writes per run (measured in benchmarks/)."""
+    settings.persistence.finalizer = FINALIZER
+    # Only daemons are registered, so kopf has no handler progress or diff-base to
+    # store; keep its annotations under our prefix should it ever write one.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wt.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="wt.dev", key="last-handled-configuration"
+    )
+    # kopf would turn every INFO log line into an Event (an API write each);
+    # the runtime posts exactly one Event per phase transition instead.
+    settings.posting.enabled = False
+    settings.peering.name = "wt-operator"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = (0.5, 1, 2, 4, 8, 15, 30)
+    settings.background.cancellation_polling = 1.0
+
+
+def _active(status: Any, **_: Any) -> bool:
+    return is_active(status)
+
+
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics) -> None:
+    """Register the operator's handlers into ``registry``."""
+
+    @kopf.on.startup(registry=registry)
+    async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        configure_settings(settings, config)
+        api = await load_api_client()
+        memo.runtime = Runtime(config, Kube(api, backoff_max=config.retry_backoff_max), metrics)
+
+    @kopf.on.cleanup(registry=registry)
+    async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime | None = getattr(memo, "runtime", None)
+        if runtime is not None:
+            await runtime.close()
+            await runtime.kube.close()
+
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="reconcile",
+        registry=registry,
+        when=_active,
+        cancellation_timeout=config.kill_grace_seconds + 30.0,
+        cancellation_polling=1.0,
+    )
+    async def workflowrun_daemon(
+        name: str,
+        namespace: str,
+        uid: str,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        stopped: Any,
+        logger: Any,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        ref = RunRef(namespace=namespace, name=name, uid=uid, generation=meta.get("generation"))
+        runtime: Runtime = memo.runtime
+        await runtime.reconcile(ref, dict(spec), dict(status), stopped, logger)
