@@ -125,7 +125,7 @@ def test_cloud_batch_spec_maps_every_option() -> None:
 
 
 def test_cloud_batch_without_image_is_invalid() -> None:
-    with pytest.raises(InvalidSpecError, match="cloudBatch.image"):
+    with pytest.raises(InvalidSpecError, match=r"cloudBatch\.image"):
         parse_spec({**LOCAL, "invoker": "CloudBatch"}, uid="u")
 
 
