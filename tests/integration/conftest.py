@@ -1,0 +1,128 @@
+"""Fixtures for running the real operator against the real control plane.
+
+Stand-ins, named as such: the ``pixi`` on the operator's PATH is the stand-in
+from ``wt_invokers.testing.workflows`` (no pixi binary can be installed here),
+and Google Cloud Batch is ``wt_invokers.testing.batch_server`` (real gRPC, real
+client). Everything else — API server, etcd, conda environment, processes — is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wt_invokers.testing.batch_server import InProcessBatchServer
+from wt_invokers.testing.workflows import make_workspace, write_pixi_standin
+
+from tests.operator_proc import OperatorProcess
+from tests.runs import Runs
+
+SAMPLE = "wt-sample-workflow"
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pixi workspace (path with a space) holding the sample workflow, built offline."""
+    root = tmp_path_factory.mktemp("operator workspace")
+    return make_workspace(root)
+
+
+@pytest.fixture(scope="session")
+def pixi_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the pixi STAND-IN (the real pixi binary cannot be installed here)."""
+    folder = tmp_path_factory.mktemp("pixi-standin")
+    write_pixi_standin(folder)
+    return folder
+
+
+@pytest.fixture
+def batch_server() -> Iterator[InProcessBatchServer]:
+    """Google Cloud Batch stand-in: a real gRPC BatchService on loopback."""
+    server = InProcessBatchServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_operator(
+    control_plane: Any,
+    namespace: str,
+    crds: Any,
+    workspace: Path,
+    pixi_bin: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start ``wt-operator --namespace <test ns>``; every process is stopped afterwards.
+
+    Keyword arguments become operator settings (environment variables).
+    """
+    procs: list[OperatorProcess] = []
+
+    def start(
+        *,
+        standalone: bool = True,
+        priority: int | None = None,
+        kubeconfig: Path | None = None,
+        **env: str,
+    ) -> OperatorProcess:
+        proc = OperatorProcess(
+            kubeconfig=kubeconfig or control_plane.kubeconfig,
+            namespaces=[namespace],
+            workspace=workspace,
+            log_path=tmp_path / f"operator-{len(procs)}.log",
+            path_prepend=[pixi_bin],
+            env=env,
+            standalone=standalone,
+            priority=priority,
+        )
+        procs.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in procs:
+        proc.stop(timeout=15)
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for proc in procs:
+            print(f"--- {proc.log_path.name} (tail) ---\n{proc.logs()[-6000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+@pytest.fixture
+async def runs(kube_api: Any, namespace: str) -> AsyncIterator[Runs]:
+    yield Runs(kube_api, namespace)
+
+
+def local_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A Local WorkflowRun spec for the sample workflow."""
+    return {
+        "workflow": SAMPLE,
+        "invoker": "Local",
+        "resultsUrl": "file:///tmp/wt-results/",
+        "config": config or {},
+        **extra,
+    }
+
+
+def batch_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A CloudBatch WorkflowRun spec for the sample workflow."""
+    return {
+        "workflow": SAMPLE,
+        "invoker": "CloudBatch",
+        "resultsUrl": "gs://wt-test/runs/",
+        "config": config or {},
+        "cloudBatch": {"image": "europe-docker.pkg.dev/wt/wf/sample:1.2.0"},
+        **extra,
+    }
