@@ -8,7 +8,7 @@ client). Everything else — API server, etcd, conda environment, processes — 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-async def runs(kube_api: Any, namespace: str) -> AsyncIterator[Runs]:
-    yield Runs(kube_api, namespace)
+async def runs(kube_api: Any, namespace: str) -> Runs:
+    return Runs(kube_api, namespace)
 
 
 def local_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
