@@ -1,0 +1,363 @@
+"""Fault injection: the end state of every run after kills, restarts and bad input.
+
+Bounded in time (each scenario a few tens of seconds) so it runs in CI. Each
+scenario asserts, for every run it created, that it is terminal, was not run
+or submitted twice, and reports its tally to the summary table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from tests.chaos.conftest import Tally
+from tests.integration.conftest import batch_spec, local_spec
+from tests.runs import TERMINAL, Runs, condition
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def settle(runs: Runs, names: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Wait until every run is terminal (or the time is up); return the last objects."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    objs: dict[str, dict[str, Any]] = {}
+    while True:
+        objs = {o["metadata"]["name"]: o for o in await runs.list()}
+        done = all((objs.get(n, {}).get("status") or {}).get("phase") in TERMINAL for n in names)
+        if done or asyncio.get_running_loop().time() > deadline:
+            return objs
+        await asyncio.sleep(0.25)
+
+
+def account(tally: Tally, names: list[str], objs: dict[str, dict[str, Any]]) -> None:
+    tally.runs += len(names)
+    for name in names:
+        obj = objs.get(name)
+        if obj is None:
+            tally.lost += 1
+        elif (obj.get("status") or {}).get("phase") not in TERMINAL:
+            tally.stuck += 1
+
+
+def executions(marker: Path) -> Counter[str]:
+    if not marker.exists():
+        return Counter()
+    return Counter(line.strip() for line in marker.read_text().splitlines() if line.strip())
+
+
+async def test_kill_9_at_random_points_loses_and_duplicates_nothing(
+    start_operator: Any, runs: Runs, batch_server: Any, tmp_path: Path, tally: Tally
+) -> None:
+    rng = random.Random(20261128)
+    batch_server.lifecycle = [("SCHEDULED", 0.5), ("RUNNING", 1.0), ("SUCCEEDED", 2.0)]
+    op = start_operator(
+        BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="4"
+    )
+    marker = tmp_path / "executions.txt"
+    local = [f"l-{i}" for i in range(50)]
+    cloud = [f"b-{i}" for i in range(50)]
+    for name in local:
+        await runs.create(name, local_spec({"sleep": 0.5, "append_to": str(marker), "tag": name}))
+    for name in cloud:
+        await runs.create(name, batch_spec({"tag": name}))
+    for _ in range(6):
+        await asyncio.sleep(rng.uniform(0.3, 2.5))
+        op.kill9()
+        op.start()
+    objs = await settle(runs, local + cloud, timeout=180)
+    account(tally, local + cloud, objs)
+    ran = executions(marker)
+    tally.duplicated += sum(1 for n in ran.values() if n > 1)
+    per_job = batch_server.create_counts()
+    tally.duplicated += sum(1 for n in per_job.values() if n > 1)
+    assert (tally.lost, tally.stuck, tally.duplicated) == (0, 0, 0), tally
+    assert len(per_job) == len(cloud)
+    for name in local:
+        status = objs[name]["status"]
+        if status["phase"] != "Succeeded":
+            # Only a run whose process died with an operator may fail, and it says so.
+            assert condition(objs[name], "Succeeded")["reason"] == "InvokerLost", status
+    for name in cloud:
+        assert objs[name]["status"]["phase"] == "Succeeded", objs[name]["status"]
+
+
+async def test_api_server_restart_mid_run_every_run_finishes(
+    start_operator: Any, runs: Runs, batch_server: Any, control_plane: Any, tally: Tally
+) -> None:
+    batch_server.lifecycle = [("RUNNING", 1.0), ("SUCCEEDED", 4.0)]
+    start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+    local = [f"l-{i}" for i in range(8)]
+    cloud = [f"b-{i}" for i in range(8)]
+    for name in local:
+        await runs.create(name, local_spec({"sleep": 3}))
+    for name in cloud:
+        await runs.create(name, batch_spec())
+    await asyncio.sleep(1.5)
+    await asyncio.to_thread(control_plane.restart_apiserver)
+    objs = await settle(runs, local + cloud, timeout=120)
+    account(tally, local + cloud, objs)
+    tally.duplicated += sum(1 for n in batch_server.create_counts().values() if n > 1)
+    assert (tally.lost, tally.stuck, tally.duplicated) == (0, 0, 0), tally
+    phases = Counter(objs[n]["status"]["phase"] for n in local + cloud)
+    assert phases == {"Succeeded": 16}, phases
+
+
+async def test_batch_faults_give_correct_phases_and_no_duplicates(
+    start_operator: Any, runs: Runs, batch_server: Any, tally: Tally
+) -> None:
+    batch_server.lifecycle = [("RUNNING", 0.3), ("SUCCEEDED", 0.6)]
+    start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+
+    batch_server.fail_next("CreateJob", grpc.StatusCode.UNAVAILABLE, times=3)
+    await runs.create("burst", batch_spec())
+    burst = await runs.wait_for("burst", ["Succeeded", "Failed"], timeout=60)
+
+    batch_server.lose_reply_after_commit("CreateJob", times=1)
+    await runs.create("lost-reply", batch_spec())
+    lost = await runs.wait_for("lost-reply", ["Succeeded", "Failed"], timeout=60)
+
+    batch_server.deny(code=grpc.StatusCode.PERMISSION_DENIED, method="CreateJob")
+    calls_before = batch_server.calls.get("CreateJob", 0)
+    await runs.create("denied", batch_spec())
+    denied = await runs.wait_for("denied", ["Failed"], timeout=60)
+    await asyncio.sleep(2)  # a retry loop would show up as more calls and events
+    denied_calls = batch_server.calls.get("CreateJob", 0) - calls_before
+    batch_server.reset_faults()
+
+    batch_server.lifecycle = []  # jobs now stay QUEUED forever
+    await runs.create("stuck-queued", batch_spec(activeDeadlineSeconds=3))
+    queued = await runs.wait_for("stuck-queued", ["Failed"], timeout=60)
+
+    names = ["burst", "lost-reply", "denied", "stuck-queued"]
+    account(tally, names, {o["metadata"]["name"]: o for o in await runs.list()})
+    tally.duplicated += sum(1 for n in batch_server.create_counts().values() if n > 1)
+    assert burst["status"]["phase"] == "Succeeded"
+    assert lost["status"]["phase"] == "Succeeded"
+    assert condition(denied, "Succeeded")["reason"] == "SubmissionRejected"
+    assert denied_calls == 1
+    assert len([e for e in await runs.events("denied") if e.reason == "SubmissionRejected"]) == 1
+    assert condition(queued, "Succeeded")["reason"] == "DeadlineExceeded"
+    job = queued["status"]["cloudBatch"]["jobName"]
+    assert batch_server.job_state(job) in ("CANCELLED", "DELETION_IN_PROGRESS", None)
+    assert (tally.lost, tally.stuck, tally.duplicated) == (0, 0, 0), tally
+
+
+def _corpus(tmp: Path) -> list[tuple[str, dict[str, Any], str]]:
+    """(name, spec, expectation): 'reject' (API refuses) or 'Failed:<reasons>' or 'Succeeded'."""
+    base = local_spec()
+    pwned = tmp / "pwned"
+    return [
+        ("no-workflow", {"invoker": "Local", "resultsUrl": "x"}, "reject"),
+        ("no-invoker", {"workflow": "w", "resultsUrl": "x"}, "reject"),
+        ("no-results", {"workflow": "w", "invoker": "Local"}, "reject"),
+        ("docker-invoker", {**base, "invoker": "Docker"}, "reject"),
+        ("lowercase-invoker", {**base, "invoker": "local"}, "reject"),
+        ("workflow-number", {**base, "workflow": 123}, "reject"),
+        ("config-string", {**base, "config": "a: 1"}, "reject"),
+        ("config-list", {**base, "config": [1, 2]}, "reject"),
+        ("mockio-string", {**base, "mockIo": "yes"}, "reject"),
+        ("bad-mode", {**base, "executionMode": "parallel"}, "reject"),
+        ("negative-deadline", {**base, "activeDeadlineSeconds": -5}, "reject"),
+        ("string-deadline", {**base, "activeDeadlineSeconds": "10"}, "reject"),
+        ("env-bad-name", {**base, "env": [{"name": "A=B", "value": "1"}]}, "reject"),
+        ("env-1mb-value", {**base, "env": [{"name": "BIG", "value": "x" * 1_000_000}]}, "reject"),
+        (
+            "env-both",
+            {
+                **base,
+                "env": [
+                    {
+                        "name": "A",
+                        "value": "1",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                    }
+                ],
+            },
+            "reject",
+        ),
+        ("env-empty-from", {**base, "env": [{"name": "A", "valueFrom": {}}]}, "reject"),
+        (
+            "env-too-many",
+            {**base, "env": [{"name": f"V{i}", "value": "1"} for i in range(201)]},
+            "reject",
+        ),
+        ("batch-no-options", {**base, "invoker": "CloudBatch"}, "reject"),
+        ("batch-empty-image", {**batch_spec(), "cloudBatch": {"image": ""}}, "reject"),
+        (
+            "batch-zero-gpus",
+            {**batch_spec(), "cloudBatch": {"image": "i", "gpu": {"type": "t", "count": 0}}},
+            "reject",
+        ),
+        (
+            "batch-long-label",
+            {**batch_spec(), "cloudBatch": {"image": "i", "labels": {"a": "x" * 64}}},
+            "reject",
+        ),
+        ("shell-run-id", {**base, "workflowRunId": "$(rm -rf /)"}, "reject"),
+        (
+            "both-configs",
+            {**base, "configFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+            "reject",
+        ),
+        ("env-path-traversal", {**base, "local": {"environment": "../../etc"}}, "reject"),
+        ("huge-config-3mb", {**base, "config": {"blob": "x" * 3_000_000}}, "reject"),
+        (
+            "bad-matchspec",
+            {**base, "workflow": "wt-sample-workflow[version="},
+            "Failed:InvalidSpec",
+        ),
+        ("unknown-workflow", {**base, "workflow": "no-such-workflow"}, "Failed:NotInstalled"),
+        (
+            "shell-in-workflow",
+            {**base, "workflow": "wt-sample-workflow; rm -rf /"},
+            "Failed:InvalidSpec,NotInstalled",
+        ),
+        (
+            "missing-secret",
+            {
+                **base,
+                "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}],
+            },
+            "Failed:InvalidSpec",
+        ),
+        (
+            "missing-configmap",
+            {k: v for k, v in base.items() if k != "config"}
+            | {"configFrom": {"configMapKeyRef": {"name": "nope", "key": "k"}}},
+            "Failed:InvalidSpec",
+        ),
+        ("shell-in-results", {**base, "resultsUrl": f"file://{tmp}/r;touch {pwned}"}, "Succeeded"),
+        (
+            "shell-in-config",
+            {**base, "config": {"a": f"$(touch {pwned})", "b": "`reboot`"}},
+            "Succeeded",
+        ),
+        ("big-config-1mb", {**base, "config": {"blob": "y" * 1_000_000}}, "Succeeded"),
+        (
+            "unicode-config",
+            {**base, "config": {"名前": "🚀", "quote": 'it\'s "fine"'}},
+            "Succeeded",
+        ),
+        (
+            "optional-missing-secret",
+            {
+                **base,
+                "env": [
+                    {
+                        "name": "T",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "nope", "key": "k", "optional": True}
+                        },
+                    }
+                ],
+            },
+            "Succeeded",
+        ),
+    ]
+
+
+async def test_hostile_corpus_is_rejected_or_failed_clearly(
+    start_operator: Any, runs: Runs, tmp_path: Path, tally: Tally
+) -> None:
+    start_operator()
+    corpus = _corpus(tmp_path)
+    assert len(corpus) >= 30
+    accepted: dict[str, str] = {}
+    for name, spec, expect in corpus:
+        rejected: ApiException | None = None
+        try:
+            await runs.create(name, spec)
+        except ApiException as exc:
+            rejected = exc
+        if rejected is not None:
+            assert expect == "reject", f"{name}: unexpectedly rejected: {rejected.body[:300]}"
+            assert rejected.status in (400, 413, 422), (name, rejected.status)
+            continue
+        assert expect != "reject", f"{name}: the API server accepted it"
+        accepted[name] = expect
+    objs = await settle(runs, list(accepted), timeout=120)
+    account(tally, list(accepted), objs)
+    for name, expect in accepted.items():
+        status = objs[name]["status"]
+        if expect == "Succeeded":
+            assert status["phase"] == "Succeeded", (name, status)
+        else:
+            reasons = expect.split(":", 1)[1].split(",")
+            assert status["phase"] == "Failed", (name, status)
+            assert condition(objs[name], "Succeeded")["reason"] in reasons, (name, status)
+            assert status["message"], name
+    assert not (tmp_path / "pwned").exists()  # nothing was ever run through a shell
+    # The operator kept serving: a normal run still succeeds afterwards.
+    await runs.create("after-corpus", local_spec())
+    await runs.wait_for("after-corpus", ["Succeeded"])
+    assert tally.stuck == 0
+
+
+async def test_secret_values_appear_nowhere_after_a_busy_run(
+    start_operator: Any,
+    runs: Runs,
+    batch_server: Any,
+    kube_api: Any,
+    namespace: str,
+    tally: Tally,
+) -> None:
+    secret = "tOpS3cret-ab12cd34"
+    await client.CoreV1Api(kube_api).create_namespaced_secret(
+        namespace, {"metadata": {"name": "creds"}, "stringData": {"token": secret}}
+    )
+    batch_server.lifecycle = [("FAILED", 0.5)]
+    op = start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    names = []
+    for i, cfg in enumerate([{"print_env": "TOKEN"}, {"print_env": "TOKEN", "exit_code": 4}]):
+        names.append(f"local-{i}")
+        await runs.create(names[-1], local_spec(cfg, env=env))
+    names.append("cloud")
+    await runs.create("cloud", batch_spec(env=env))
+    objs = await settle(runs, names, timeout=60)
+    account(tally, names, objs)
+    events = await runs.events()
+    haystacks = [str(objs), *(str(e.message) for e in events), op.logs()]
+    assert all(secret not in h for h in haystacks)
+    assert any("***" in h for h in haystacks)  # it was printed, and masked
+
+
+async def test_delete_in_every_phase_cancels_and_leaves_nothing_behind(
+    start_operator: Any, runs: Runs, batch_server: Any, tmp_path: Path, tally: Tally
+) -> None:
+    start_operator(
+        BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1"
+    )
+    pidfile = tmp_path / "child.pid"
+    await runs.create("running", local_spec({"sleep": 120, "grandchild_pidfile": str(pidfile)}))
+    await runs.wait_for("running", ["Running"])
+    await runs.create("queued", local_spec({"sleep": 1}))
+    await runs.wait_for("queued", ["Queued"])
+    await runs.create("submitted", batch_spec())
+    submitted = await runs.wait_for("submitted", ["Submitted"])
+    job = submitted["status"]["cloudBatch"]["jobName"]
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        await asyncio.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    for name in ("queued", "running", "submitted"):
+        await runs.delete(name)
+    for name in ("queued", "running", "submitted"):
+        await runs.wait_gone(name, timeout=30)
+    tally.runs += 3
+    reasons = Counter(e.reason for e in await runs.events())
+    assert reasons["Cancelled"] == 3
+    assert (
+        not Path(f"/proc/{grandchild}").exists()
+        or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
+    )
+    assert job not in batch_server.jobs
