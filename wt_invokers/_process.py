@@ -1,0 +1,161 @@
+"""Finding and killing process trees through ``/proc``.
+
+Exists because killing only the direct child of a workflow leaves its helpers
+(shell pipelines, ``sleep``, worker pools) running. Workflows are started in
+their own session, so their process group is the tree; processes that left the
+group (``setsid``) are still found by the run marker in their environment.
+
+Zombies count as dead everywhere here: they hold no resources but a pid, and in
+a container nobody may ever reap an orphaned one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "RUN_ID_ENV_VAR",
+    "ProcInfo",
+    "find_marked",
+    "live_group_members",
+    "pid_is_alive",
+    "snapshot",
+    "terminate",
+]
+
+logger = logging.getLogger(__name__)
+
+RUN_ID_ENV_VAR = "WT_INVOKERS__RUN_ID"
+"""Set in every workflow's environment so its processes can be found after a crash."""
+
+_PROC = Path("/proc")
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    pgrp: int
+    state: str
+
+
+def _read_stat(pid: int) -> ProcInfo | None:
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    rest = raw[raw.rfind(")") + 2 :].split()
+    if len(rest) < 3:
+        return None
+    return ProcInfo(pid=pid, state=rest[0], ppid=int(rest[1]), pgrp=int(rest[2]))
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir(_PROC) if name.isdigit()]
+    except OSError:
+        return []
+
+
+def snapshot() -> list[ProcInfo]:
+    """Every live (non-zombie) process visible in ``/proc``."""
+    infos = (_read_stat(pid) for pid in _pids())
+    return [info for info in infos if info is not None and info.state not in ("Z", "X")]
+
+
+def pid_is_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    info = _read_stat(pid)
+    return info is not None and info.state not in ("Z", "X")
+
+
+def live_group_members(pgid: int) -> set[int]:
+    return {info.pid for info in snapshot() if info.pgrp == pgid}
+
+
+def find_marked(run_id: str) -> set[int]:
+    """Live processes whose environment carries ``WT_INVOKERS__RUN_ID=<run_id>``.
+
+    Processes whose environ cannot be read (other users, gone meanwhile) are skipped.
+    """
+    marker = f"{RUN_ID_ENV_VAR}={run_id}".encode()
+    me = os.getpid()
+    found: set[int] = set()
+    for pid in _pids():
+        if pid == me:
+            continue
+        try:
+            environ = (_PROC / str(pid) / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and pid_is_alive(pid):
+            found.add(pid)
+    return found
+
+
+def descendants(roots: Iterable[int]) -> set[int]:
+    """``roots`` plus every live process below them (by parent pid)."""
+    children: dict[int, list[int]] = {}
+    for info in snapshot():
+        children.setdefault(info.ppid, []).append(info.pid)
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        todo.extend(children.get(pid, ()))
+    return seen
+
+
+def _signal_all(pgids: Iterable[int], pids: Iterable[int], sig: signal.Signals) -> None:
+    for pgid in pgids:
+        # killpg reaches members forked after the last scan, too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+async def terminate(
+    targets: Callable[[], set[int]],
+    *,
+    grace: float,
+    pgids: Iterable[int] = (),
+) -> set[int]:
+    """SIGTERM everything ``targets()`` returns (and the groups ``pgids``), SIGKILL after ``grace``.
+
+    ``targets`` is re-evaluated while waiting (in a thread: it scans ``/proc``), so
+    processes forked during the grace period are caught as well. Returns the pids
+    seen at the first scan.
+    """
+    pgids = list(pgids)
+    first = await asyncio.to_thread(targets)
+    _signal_all(pgids, first, signal.SIGTERM)
+    deadline = time.monotonic() + max(grace, 0.0)
+    remaining = first
+    while remaining and time.monotonic() < deadline:
+        await asyncio.sleep(_POLL_SECONDS)
+        remaining = await asyncio.to_thread(targets)
+    if remaining:
+        logger.info("processes %s outlived SIGTERM by %.1fs; sending SIGKILL", remaining, grace)
+        # SIGKILL cannot be ignored; a few rounds catch anything forked meanwhile.
+        for _ in range(50):
+            _signal_all(pgids, remaining, signal.SIGKILL)
+            await asyncio.sleep(_POLL_SECONDS)
+            remaining = await asyncio.to_thread(targets)
+            if not remaining:
+                break
+    return first
