@@ -14,8 +14,10 @@ environment, so one (cached) activation serves many runs.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,15 @@ def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
 
+def _env_dump_command() -> str:
+    # Found before activation changes PATH, and even when the caller's PATH is bare.
+    env = shutil.which("env") or shutil.which("env", path="/usr/bin:/bin")
+    if env is not None:
+        return f"{shlex.quote(env)} -0"
+    code = "import os; print(*(k + '=' + v for k, v in os.environ.items()), sep=chr(0), end='')"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
 def compute_activation(prefix: Path, base: Mapping[str, str] | None = None) -> ActivationDelta:
     """Activate ``prefix`` on top of ``base`` (default: ``os.environ``) and return the delta.
 
@@ -70,7 +81,7 @@ def compute_activation(prefix: Path, base: Mapping[str, str] | None = None) -> A
     )
     script = activate(prefix, variables, Shell.bash).script
     proc = subprocess.run(
-        [_shell(), "-c", f"{script}\nenv -0"],
+        [_shell(), "-c", f"{script}\n{_env_dump_command()}"],
         env=base_env,
         capture_output=True,
         check=False,

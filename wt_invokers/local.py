@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 from urllib.parse import unquote, urlparse
 
 import yaml
@@ -38,6 +38,7 @@ __all__ = [
     "CWD_ENV_VAR",
     "LITHOPS_CONFIG_ENV_VAR",
     "RUN_ID_ENV_VAR",
+    "Launcher",
     "LineCallback",
     "LocalSubprocessInvoker",
     "kill_stale_processes",
@@ -55,6 +56,7 @@ LineCallback = Callable[[str, str], None]
 """``callback(stream_name, line)`` with ``stream_name`` ``"stdout"`` or ``"stderr"``."""
 
 Launcher = Literal["pixi", "prefix"]
+"""How the workflow is started: through ``pixi run``, or straight from the env prefix."""
 
 _CHUNK = 64 * 1024
 # A "line" longer than this is cut: one runaway write must not hold megabytes in memory.
@@ -144,6 +146,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         self._proc: asyncio.subprocess.Process | None = None
         self._run_id: str | None = None
         self._readers: list[asyncio.Task[None]] = []
+        self._pipes: list[BinaryIO] = []
         self._temp_files: list[Path] = []
         self._finishing: asyncio.Future[int] | None = None
         """The one task collecting the current run (see ``_finish``)."""
@@ -323,18 +326,25 @@ class LocalSubprocessInvoker(AbstractInvoker):
             if otel_console_exporter_dst is not None:
                 argv += ["--otel-console-exporter-dst", otel_console_exporter_dst]
 
+            # Our own pipes, not asyncio's PIPE: asyncio's Process.wait() only returns once
+            # every pipe is closed, so a background grandchild keeping stdout open would
+            # make wait() hang although the workflow itself has exited.
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
                     stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
+                    stdout=out_w,
+                    stderr=err_w,
                     cwd=self.cwd,
                     env=env,
                     # Own session and process group: the whole tree can be signalled at once.
                     start_new_session=True,
                 )
             except FileNotFoundError as exc:
+                os.close(out_r)
+                os.close(err_r)
                 hint = (
                     "is pixi installed and on PATH? (or use launcher='prefix')"
                     if self.launcher == "pixi"
@@ -343,8 +353,15 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 raise InstallationError(
                     f"cannot start {argv[0]!r}: {exc.strerror}; {hint}"
                 ) from exc
-            except PermissionError as exc:
-                raise InstallationError(f"cannot execute {argv[0]!r}: {exc.strerror}") from exc
+            except BaseException as exc:
+                os.close(out_r)
+                os.close(err_r)
+                if isinstance(exc, PermissionError):
+                    raise InstallationError(f"cannot execute {argv[0]!r}: {exc.strerror}") from exc
+                raise
+            finally:
+                os.close(out_w)
+                os.close(err_w)
         except BaseException:
             await asyncio.to_thread(_remove_all, temp_files)
             raise
@@ -355,30 +372,37 @@ class LocalSubprocessInvoker(AbstractInvoker):
         self._temp_files = temp_files
         self._finishing = None
         self._tail = collections.deque(maxlen=self.tail_lines)
-        if proc.stdout is None or proc.stderr is None:  # PIPE was asked for; narrows types
-            raise InvocationStateError("subprocess pipes missing")
+        self._pipes = [os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)]
         self._readers = [
-            asyncio.create_task(self._drain(proc.stdout, "stdout")),
-            asyncio.create_task(self._drain(proc.stderr, "stderr")),
+            asyncio.create_task(self._drain(self._pipes[0], "stdout")),
+            asyncio.create_task(self._drain(self._pipes[1], "stderr")),
         ]
 
-    async def _drain(self, stream: asyncio.StreamReader, name: str) -> None:
+    async def _drain(self, pipe: BinaryIO, name: str) -> None:
         # Read chunks, not readline(): a long line without "\n" must neither raise
         # (readline's limit) nor stall the pipe and so deadlock the child.
         level = logging.DEBUG if name == "stdout" else logging.INFO
-        pending = b""
-        while True:
-            chunk = await stream.read(_CHUNK)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            while len(pending) > _MAX_LINE:
-                lines.append(pending[:_MAX_LINE])
-                pending = pending[_MAX_LINE:]
-            self._emit(name, level, lines)
-        if pending:
-            self._emit(name, level, [pending])
+        loop = asyncio.get_running_loop()
+        stream = asyncio.StreamReader(limit=_CHUNK, loop=loop)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), pipe
+        )
+        try:
+            pending = b""
+            while True:
+                chunk = await stream.read(_CHUNK)
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                while len(pending) > _MAX_LINE:
+                    lines.append(pending[:_MAX_LINE])
+                    pending = pending[_MAX_LINE:]
+                self._emit(name, level, lines)
+            if pending:
+                self._emit(name, level, [pending])
+        finally:
+            transport.close()
 
     def _emit(self, name: str, level: int, lines: list[bytes]) -> None:
         log = logger.isEnabledFor(level)
@@ -476,7 +500,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
         finally:
             temp_files, self._temp_files = self._temp_files, []
             await asyncio.to_thread(_remove_all, temp_files)
-            self._readers = []
+            for pipe in self._pipes:  # a reader cancelled before it started left its pipe
+                pipe.close()
+            self._readers, self._pipes = [], []
             self._proc = None
             self._finishing = None
         code = _exit_code(returncode)

@@ -35,6 +35,7 @@ The sample workflow's command line::
                             the invoker); ``grandchild_pid_file: PATH`` gets its pid
 ``grandchild_ignore_term``  ``true``: that grandchild ignores SIGTERM
 ``grandchild_setsid``       ``true``: it leaves the process group (``setsid``)
+``grandchild_holds_output`` ``true``: it keeps the workflow's stdout/stderr open
 ``stdout_lines: N``         print ``stdout line 1`` … ``stdout line N``
 ``stderr_lines: N``         same on stderr (``stderr line i``)
 ``stdout_bytes: N``         print N bytes as 100-byte lines (``stderr_bytes`` too)
@@ -69,6 +70,7 @@ from wt_invokers._process import pid_is_alive
 __all__ = [
     "SAMPLE_WORKFLOW",
     "SAMPLE_WORKFLOW_VERSION",
+    "ConfigValue",
     "WorkflowEcho",
     "WorkflowPackage",
     "build_workflow_package",
@@ -184,7 +186,9 @@ done
 
 gsleep=$(cfg grandchild_sleep)
 if [ -n "$gsleep" ]; then
-  if [ "$(cfg grandchild_setsid)" = true ]; then
+  if [ "$(cfg grandchild_holds_output)" = true ]; then
+    sleep "$gsleep" </dev/null &
+  elif [ "$(cfg grandchild_setsid)" = true ]; then
     setsid sleep "$gsleep" </dev/null >/dev/null 2>&1 &
   elif [ "$(cfg grandchild_ignore_term)" = true ]; then
     ( trap '' TERM; exec sleep "$gsleep" ) </dev/null >/dev/null 2>&1 &
@@ -356,7 +360,7 @@ async def install_packages(
         [rattler.Channel(channel.as_uri())],
         [f"{p.name} =={p.version}" for p in pkgs],
         gateway=gateway,
-        platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
+        platforms=[rattler.Subdir.current(), rattler.Subdir("noarch")],
         virtual_packages=[],
         channel_relations="disabled",
     )
@@ -400,7 +404,11 @@ def make_workspace(
 # -- configuring and observing the workflow ------------------------------------------------
 
 
-def workflow_config(**settings: str | int | float | bool | os.PathLike[str] | None) -> str:
+ConfigValue = str | int | float | bool | os.PathLike[str] | None
+"""What :func:`workflow_config` accepts as a setting's value."""
+
+
+def workflow_config(**settings: ConfigValue) -> str:
     """The sample workflow's config text: one ``key: value`` line per setting (None skipped).
 
     Values are double-quoted YAML strings so paths with spaces or colons survive;

@@ -1,0 +1,482 @@
+"""LocalSubprocessInvoker against real process trees in a real (offline-built) conda env.
+
+The only stand-in is the ``pixi`` binary (``write_pixi_standin``): the real one
+cannot be installed here. The workspace path contains a space on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from wt_invokers import (
+    CommandError,
+    InstallationError,
+    InvocationStateError,
+    InvocationTimeoutError,
+    InvokerConfigurationError,
+    LocalSubprocessInvoker,
+)
+from wt_invokers.local import CWD_ENV_VAR, RUN_ID_ENV_VAR, Launcher, kill_stale_processes
+from wt_invokers.testing.workflows import (
+    SAMPLE_WORKFLOW,
+    ConfigValue,
+    make_workspace,
+    process_is_alive,
+    read_echo_file,
+    wait_for_path,
+    workflow_config,
+    write_pixi_standin,
+)
+
+LAUNCHERS = ["pixi", "prefix"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace (path with a space) whose default env holds wt-sample-workflow 1.2.0."""
+    return make_workspace(tmp_path_factory.mktemp("inv") / "my workspace")
+
+
+@pytest.fixture
+def pixi_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """STAND-IN for the real pixi binary, first on PATH for this test."""
+    pixi = write_pixi_standin(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{pixi.parent}{os.pathsep}{os.environ['PATH']}")
+    return pixi
+
+
+@pytest.fixture(params=LAUNCHERS)
+def launcher(request: pytest.FixtureRequest, pixi_standin: Path) -> Launcher:
+    return cast(Launcher, request.param)
+
+
+@pytest.fixture
+async def invoker(workspace: Path, launcher: Launcher) -> AsyncIterator[LocalSubprocessInvoker]:
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher=launcher, kill_grace_seconds=0.5
+    )
+    yield inv
+    if inv.is_running:  # a failed test must not leave its tree behind
+        await inv.cancel()
+
+
+def results_url(tmp_path: Path) -> str:
+    return (tmp_path / "results").as_uri()
+
+
+async def start(
+    inv: LocalSubprocessInvoker, tmp_path: Path, run_id: str = "run-1", **config: ConfigValue
+) -> None:
+    await inv.run(run_id, workflow_config(**config), results_url(tmp_path), "local", True)
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+async def test_exit_codes_are_returned_and_the_invoker_is_reusable(
+    invoker: LocalSubprocessInvoker, tmp_path: Path
+) -> None:
+    await start(invoker, tmp_path, exit_code=0)
+    assert invoker.is_running and invoker.pid is not None
+    assert await invoker.wait(timeout=20) == 0
+    assert not invoker.is_running and invoker.pid is None
+    await start(invoker, tmp_path, run_id="run-2", exit_code=7)
+    assert await invoker.wait(timeout=20) == 7
+
+
+async def test_death_by_signal_is_128_plus_n(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    await start(inv, tmp_path, kill_self="TERM")
+    assert await inv.wait(timeout=20) == 128 + signal.SIGTERM
+
+
+async def test_argv_env_and_private_files_are_as_specified(
+    invoker: LocalSubprocessInvoker,
+    workspace: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WT_TEST_PARENT_VAR", "from parent")
+    echo = tmp_path / "echo"
+    extra_env = {"EXTRA_ONE": "1", "WT_RESULTS": "overridden by the results URL"}
+    extra_before = dict(extra_env)
+    config = workflow_config(echo_file=echo, sleep=0.2)
+    url = results_url(tmp_path)
+    await invoker.run(
+        "run-argv",
+        config,
+        url,
+        "local",
+        False,
+        otel_exporter="otlp",
+        otel_console_exporter_dst="/tmp/otel out.txt",
+        extra_env=extra_env,
+        lithops_config_text="lithops:\n  backend: localhost\n",
+    )
+    await wait_for_path(echo)
+    seen = read_echo_file(echo)
+    config_file = seen.option("--config-file")
+    lithops_file = seen.env["LITHOPS_CONFIG_FILE"]
+    assert config_file is not None and Path(config_file).exists() and Path(lithops_file).exists()
+    assert await invoker.wait(timeout=20) == 0
+
+    assert seen.argv == [
+        "run",
+        "--config-file",
+        config_file,
+        "--execution-mode",
+        "local",
+        "--no-mock-io",
+        "--otel-exporter",
+        "otlp",
+        "--otel-console-exporter-dst",
+        "/tmp/otel out.txt",
+    ]
+    assert seen.cwd == str(workspace)
+    assert (seen.config_text, seen.config_mode) == (config, "600")
+    assert seen.lithops_config_text == "lithops:\n  backend: localhost\n"
+    assert seen.lithops_mode == "600"
+    assert seen.env["WT_RESULTS"] == url
+    assert seen.env[RUN_ID_ENV_VAR] == "run-argv"
+    assert seen.env["EXTRA_ONE"] == "1"
+    assert seen.env["WT_TEST_PARENT_VAR"] == "from parent"
+    prefix = workspace / ".pixi" / "envs" / "default"
+    assert seen.env["CONDA_PREFIX"] == str(prefix)
+    assert seen.env["PATH"].split(os.pathsep)[0] == str(prefix / "bin")
+    assert extra_env == extra_before
+    # Private files are gone once wait() returned.
+    assert not Path(config_file).exists() and not Path(lithops_file).exists()
+
+
+async def test_custom_results_variable_and_percent_decoded_results_dir(
+    workspace: Path, tmp_path: Path
+) -> None:
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix", results_env_var="MY_RESULTS"
+    )
+    target = tmp_path / "results dir" / "deep"
+    url = "file://" + str(target).replace(" ", "%20")
+    config = workflow_config(results_env_var="MY_RESULTS", result_file="out.txt", result_text="42")
+    await inv.run("run-res", config, url, "local", True)
+    assert await inv.wait(timeout=20) == 0
+    assert (target / "out.txt").read_text() == "42\n"
+
+
+async def test_bare_results_path_is_created(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    target = tmp_path / "bare results"
+    await inv.run("r", workflow_config(result_file="x"), str(target), "local", True)
+    assert await inv.wait(timeout=20) == 0
+    assert (target / "x").read_text() == "ok\n"
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+async def test_output_lines_reach_callback_and_tail(workspace: Path, tmp_path: Path) -> None:
+    lines: list[tuple[str, str]] = []
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW,
+        cwd=workspace,
+        launcher="prefix",
+        tail_lines=3,
+        line_callback=lambda stream, line: lines.append((stream, line)),
+    )
+    await start(inv, tmp_path, stdout_lines=5, exit_code=1)
+    assert await inv.wait(timeout=20) == 1
+    assert [line for stream, line in lines if stream == "stdout"] == [
+        f"stdout line {i}" for i in range(1, 6)
+    ]
+    assert inv.output_tail == ["stdout line 3", "stdout line 4", "stdout line 5"]
+
+
+@pytest.mark.timeout(30)
+async def test_fifty_megabytes_of_output_do_not_deadlock(workspace: Path, tmp_path: Path) -> None:
+    received = {"stdout": 0, "stderr": 0}
+
+    def count(stream: str, line: str) -> None:
+        received[stream] += len(line) + 1
+
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix", line_callback=count
+    )
+    await start(inv, tmp_path, stdout_bytes=50_000_000, stderr_bytes=5_000_000)
+    assert await inv.wait(timeout=25) == 0
+    assert received == {"stdout": 50_000_000, "stderr": 5_000_000}
+    assert len(inv.output_tail) == 50
+
+
+async def test_a_background_grandchild_holding_the_pipes_does_not_block_wait(
+    workspace: Path, tmp_path: Path
+) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    pid_file = tmp_path / "gc.pid"
+    await start(
+        inv,
+        tmp_path,
+        run_id="run-bg",
+        grandchild_sleep=60,
+        grandchild_holds_output=True,
+        grandchild_pid_file=pid_file,
+        stdout_lines=2,
+        exit_code=3,
+    )
+    assert await asyncio.wait_for(inv.wait(), timeout=10) == 3
+    assert inv.output_tail == ["stdout line 1", "stdout line 2"]
+    # The run's leftovers are still findable by its marker.
+    grandchild = int(pid_file.read_text())
+    assert process_is_alive(grandchild)
+    assert await kill_stale_processes("run-bg", grace=0.5) == 1
+    assert not process_is_alive(grandchild)
+
+
+async def test_the_event_loop_stays_free_while_waiting(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    await start(inv, tmp_path, sleep=0.6)
+    assert await inv.wait(timeout=20) == 0
+    task.cancel()
+    assert ticks >= 20
+
+
+# -- killing -------------------------------------------------------------------------------
+
+
+async def test_timeout_kills_the_whole_tree_and_raises(
+    invoker: LocalSubprocessInvoker, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    await start(
+        invoker,
+        tmp_path,
+        echo_file=tmp_path / "echo",
+        ignore_term=True,  # SIGTERM is not enough: SIGKILL must follow after the grace
+        grandchild_sleep=60,
+        grandchild_ignore_term=True,
+        grandchild_pid_file=pid_file,
+        sleep=60,
+    )
+    grandchild = int((await wait_for_path(pid_file)).read_text())
+    config_file = read_echo_file(tmp_path / "echo").option("--config-file")
+    assert config_file is not None and process_is_alive(grandchild)
+    with pytest.raises(InvocationTimeoutError, match="too slow for the test"):
+        await invoker.wait(timeout=0.5, error_msg="too slow for the test")
+    assert not process_is_alive(grandchild)
+    assert not Path(config_file).exists()
+    assert not invoker.is_running
+
+
+async def test_default_timeout_message_names_the_timeout(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    await start(inv, tmp_path, sleep=30)
+    with pytest.raises(InvocationTimeoutError, match=r"0\.3 s"):
+        await inv.wait(timeout=0.3)
+
+
+async def test_grandchild_outliving_the_child_is_killed_on_timeout(
+    workspace: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "gc.pid"
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix", kill_grace_seconds=0.3
+    )
+    # The child dies at SIGTERM; its grandchild ignores SIGTERM and must still die.
+    await start(
+        inv,
+        tmp_path,
+        grandchild_sleep=60,
+        grandchild_ignore_term=True,
+        grandchild_pid_file=pid_file,
+        sleep=60,
+    )
+    grandchild = int((await wait_for_path(pid_file)).read_text())
+    with pytest.raises(InvocationTimeoutError):
+        await inv.wait(timeout=0.3)
+    assert not process_is_alive(grandchild)
+
+
+async def test_cancel_kills_the_tree_and_is_idempotent(
+    invoker: LocalSubprocessInvoker, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    setsid_file = tmp_path / "setsid.pid"
+    await start(invoker, tmp_path, grandchild_sleep=60, grandchild_pid_file=pid_file, sleep=60)
+    grandchild = int((await wait_for_path(pid_file)).read_text())
+    code = await invoker.cancel()
+    assert code == 128 + signal.SIGTERM
+    assert not process_is_alive(grandchild)
+    assert await invoker.cancel() is None
+    # A grandchild that left the process group is found by the run marker.
+    await start(
+        invoker,
+        tmp_path,
+        run_id="run-setsid",
+        grandchild_sleep=60,
+        grandchild_setsid=True,
+        grandchild_pid_file=setsid_file,
+        sleep=60,
+    )
+    escaped = int((await wait_for_path(setsid_file)).read_text())
+    await invoker.cancel()
+    assert not process_is_alive(escaped)
+
+
+async def test_cancelling_the_waiting_task_kills_the_tree(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix", kill_grace_seconds=0.5
+    )
+    await start(inv, tmp_path, sleep=60)
+    child = inv.pid
+    assert child is not None
+    waiter = asyncio.create_task(inv.wait())
+    await asyncio.sleep(0.1)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not process_is_alive(child)
+    assert not inv.is_running
+
+
+async def test_kill_stale_processes_finds_a_marked_orphan(tmp_path: Path) -> None:
+    env = {**os.environ, RUN_ID_ENV_VAR: "crashed-run"}
+    # sh exits at once: its `sleep` is orphaned, as after an operator crash.
+    out = subprocess.run(
+        ["/bin/sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = int(out.stdout)
+    assert process_is_alive(orphan)
+    assert await kill_stale_processes("other-run", grace=0.5) == 0
+    assert process_is_alive(orphan)
+    assert await kill_stale_processes("crashed-run", grace=0.5) == 1
+    assert not process_is_alive(orphan)
+
+
+# -- installation, launching, state ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("wt-sample-workflow", True),
+        ("wt-sample-workflow >=1.2", True),
+        ("wt-sample-workflow ==1.2.0", True),
+        ("wt-sample-workflow >=2", False),
+        ("another-workflow", False),
+    ],
+)
+async def test_is_installed_is_version_aware(workspace: Path, spec: str, expected: bool) -> None:
+    assert await LocalSubprocessInvoker(spec, cwd=workspace).is_installed() is expected
+
+
+async def test_is_installed_without_the_environment_is_false(
+    workspace: Path, tmp_path: Path
+) -> None:
+    assert not await LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, environment="absent"
+    ).is_installed()
+    assert not await LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=tmp_path).is_installed()
+
+
+async def test_another_version_is_told_apart(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws2", packages=["wt-sample-workflow==2.0.1"])
+    assert await LocalSubprocessInvoker("wt-sample-workflow >=2", cwd=ws).is_installed()
+    assert not await LocalSubprocessInvoker("wt-sample-workflow <2", cwd=ws).is_installed()
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, launcher="prefix")
+    assert await inv.check_output(["--version"]) == "wt-sample-workflow 2.0.1"
+
+
+async def test_install_is_not_supported(workspace: Path) -> None:
+    with pytest.raises(NotImplementedError):
+        await LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace).install()
+
+
+async def test_check_output_honours_the_launcher(invoker: LocalSubprocessInvoker) -> None:
+    assert await invoker.check_output(["--version"]) == "wt-sample-workflow 1.2.0"
+    assert await invoker.check_output(["echo-stdin"], stdin="hello\nworld") == "hello\nworld"
+    with pytest.raises(CommandError, match="broken on purpose") as info:
+        await invoker.check_output(["fail", "4", "broken on purpose"])
+    assert info.value.returncode == 4
+    assert "broken on purpose" in info.value.stderr
+
+
+async def test_run_while_running_raises_state_error(
+    invoker: LocalSubprocessInvoker, tmp_path: Path
+) -> None:
+    await start(invoker, tmp_path, sleep=0.3)
+    with pytest.raises(InvocationStateError):
+        await start(invoker, tmp_path, run_id="run-2")
+    assert await invoker.wait(timeout=20) == 0
+
+
+async def test_wait_without_run_raises_state_error(workspace: Path) -> None:
+    with pytest.raises(InvocationStateError):
+        await LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace).wait()
+
+
+async def test_missing_pixi_raises_installation_error(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "pixi").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace)
+    with pytest.raises(InstallationError, match="pixi"):
+        await start(inv, tmp_path)
+    assert not inv.is_running
+    # The prefix launcher needs no pixi at all.
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    await start(inv, tmp_path, exit_code=5)
+    assert await inv.wait(timeout=20) == 5
+
+
+async def test_prefix_launcher_without_the_package_raises_installation_error(
+    workspace: Path, tmp_path: Path
+) -> None:
+    inv = LocalSubprocessInvoker("not-installed-workflow", cwd=workspace, launcher="prefix")
+    with pytest.raises(InstallationError, match="not-installed-workflow"):
+        await start(inv, tmp_path)
+
+
+async def test_invalid_config_is_rejected_before_starting(workspace: Path, tmp_path: Path) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    with pytest.raises(InvokerConfigurationError, match="YAML"):
+        await inv.run("r", "key: [unclosed", results_url(tmp_path), "local", True)
+    assert inv.pid is None
+
+
+async def test_cwd_defaults_to_the_environment_variable(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CWD_ENV_VAR, str(workspace))
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW)
+    assert inv.cwd == workspace
+    assert await inv.is_installed()
+
+
+def test_pixi_standin_rejects_unknown_subcommands(pixi_standin: Path, workspace: Path) -> None:
+    proc = subprocess.run(
+        [str(pixi_standin), "shell"], cwd=workspace, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "unsupported command" in proc.stderr
+    assert sys.executable in pixi_standin.read_text().splitlines()[0]
