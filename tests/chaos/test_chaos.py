@@ -337,7 +337,10 @@ async def test_delete_in_every_phase_cancels_and_leaves_nothing_behind(
         BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1"
     )
     pidfile = tmp_path / "child.pid"
-    await runs.create("running", local_spec({"sleep": 120, "grandchild_pidfile": str(pidfile)}))
+    await runs.create(
+        "running",
+        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
+    )
     await runs.wait_for("running", ["Running"])
     await runs.create("queued", local_spec({"sleep": 1}))
     await runs.wait_for("queued", ["Queued"])

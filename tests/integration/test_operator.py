@@ -85,13 +85,13 @@ async def test_local_run_succeeds_and_kubectl_wait_returns(
 
 async def test_failure_records_exit_code_and_log_tail(start_operator: Any, runs: Runs) -> None:
     start_operator()
-    await runs.create("bad", local_spec({"exit_code": 3, "lines": 5}))
+    await runs.create("bad", local_spec({"exit_code": 3, "stdout_lines": 5}))
     obj = await runs.wait_for("bad", ["Failed"])
     status = obj["status"]
     assert status["exitCode"] == 3
     assert status["result"] == "3"
     assert "exited with 3" in status["message"]
-    assert "line 5" in status["message"]  # the tail of the output
+    assert "stdout line 5" in status["message"]  # the tail of the output
     assert condition(obj, "Succeeded")["reason"] == "Failed"
     assert condition(obj, "Stalled")["status"] == "True"
 
@@ -103,7 +103,10 @@ async def test_deadline_kills_the_whole_process_tree(
     pidfile = tmp_path / "grandchild.pid"
     await runs.create(
         "slow",
-        local_spec({"sleep": 120, "grandchild_pidfile": str(pidfile)}, activeDeadlineSeconds=3),
+        local_spec(
+            {"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)},
+            activeDeadlineSeconds=3,
+        ),
     )
     grandchild = int(await _wait_file(pidfile))
     assert _pid_alive(grandchild)
@@ -122,7 +125,10 @@ async def test_delete_while_running_kills_the_tree_and_releases_the_finalizer(
 ) -> None:
     start_operator()
     pidfile = tmp_path / "grandchild.pid"
-    await runs.create("doomed", local_spec({"sleep": 120, "grandchild_pidfile": str(pidfile)}))
+    await runs.create(
+        "doomed",
+        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
+    )
     grandchild = int(await _wait_file(pidfile))
     running = await runs.wait_for("doomed", ["Running"])
     assert "wt.dev/finalizer" in running["metadata"]["finalizers"]
@@ -152,7 +158,10 @@ async def test_operator_killed_mid_run_marks_it_invoker_lost_and_reaps_the_orpha
 ) -> None:
     op = start_operator()
     pidfile = tmp_path / "grandchild.pid"
-    await runs.create("orphan", local_spec({"sleep": 120, "grandchild_pidfile": str(pidfile)}))
+    await runs.create(
+        "orphan",
+        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
+    )
     grandchild = int(await _wait_file(pidfile))
     await runs.wait_for("orphan", ["Running"])
     op.kill9()
@@ -205,7 +214,7 @@ async def test_secret_values_never_reach_status_events_or_logs(
     op = start_operator()
     envfile = tmp_path / "env.txt"
     spec = local_spec(
-        {"exit_code": 1, "print_env": "API_TOKEN", "env_file": str(envfile)},
+        {"exit_code": 1, "print_env": "API_TOKEN", "echo_file": str(envfile)},
         env=[
             {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}
         ],

@@ -36,6 +36,9 @@ The sample workflow's command line::
 ``grandchild_ignore_term``  ``true``: that grandchild ignores SIGTERM
 ``grandchild_setsid``       ``true``: it leaves the process group (``setsid``)
 ``grandchild_holds_output`` ``true``: it keeps the workflow's stdout/stderr open
+``append_to: PATH``         append ``tag`` (default ``ran``) as a line to PATH:
+                            counts executions across operator restarts
+``print_env: VAR``          print ``VAR=<value>`` on stdout (masking tests)
 ``stdout_lines: N``         print ``stdout line 1`` … ``stdout line N``
 ``stderr_lines: N``         same on stderr (``stderr line i``)
 ``stdout_bytes: N``         print N bytes as 100-byte lines (``stderr_bytes`` too)
@@ -199,6 +202,11 @@ if [ -n "$gsleep" ]; then
   pid_file=$(cfg grandchild_pid_file)
   [ -n "$pid_file" ] && { echo "$gpid" > "$pid_file.tmp"; mv "$pid_file.tmp" "$pid_file"; }
 fi
+
+append_to=$(cfg append_to)
+[ -n "$append_to" ] && { t=$(cfg tag); printf '%s\n' "${t:-ran}" >> "$append_to"; }
+var=$(cfg print_env)
+[ -n "$var" ] && eval "printf '%s=%s\\n' \"\$var\" \"\${$var:-}\""
 
 n=$(cfg stdout_lines)
 [ -n "$n" ] && awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) print "stdout line " i }'
