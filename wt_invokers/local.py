@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# Workflow output gets its own logger so a caller that forwards lines itself (the
+# operator masks secrets first) can silence this unfiltered copy.
+output_logger = logging.getLogger(__name__ + ".output")
 
 CWD_ENV_VAR = "WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD"
 """Default working directory (the pixi workspace) when the constructor gives none."""
@@ -405,13 +408,13 @@ class LocalSubprocessInvoker(AbstractInvoker):
             transport.close()
 
     def _emit(self, name: str, level: int, lines: list[bytes]) -> None:
-        log = logger.isEnabledFor(level)
+        log = output_logger.isEnabledFor(level)
         callback = self.line_callback
         for raw in lines:
             line = raw.decode(errors="replace").rstrip("\r")
             self._tail.append(line)
             if log:
-                logger.log(level, "[%s %s] %s", self._run_id, name, line)
+                output_logger.log(level, "[%s %s] %s", self._run_id, name, line)
             if callback is not None:
                 try:
                     callback(name, line)

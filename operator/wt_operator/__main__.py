@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         debug=args.debug, verbose=args.verbose or args.debug, log_format=kopf.LogFormat.PLAIN
     )
     logging.getLogger("wt_operator.output").setLevel(logging.INFO)
+    # Never log what could hold a secret: kubernetes_asyncio logs whole response bodies
+    # (Secret reads included) at DEBUG, and the library's unmasked copy of workflow output
+    # is redundant with the masked lines the runtime forwards.
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
+    logging.getLogger("wt_invokers.local.output").setLevel(logging.CRITICAL)
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
@@ -76,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=args.namespace or (),
         standalone=args.standalone,
         priority=priority,
-        peering_name="wt-operator",
+        # Naming a peering makes kopf require it (and pause until it exists): only
+        # when coordinating with other replicas.
+        peering_name=None if args.standalone else "wt-operator",
         liveness_endpoint=(
             f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
         ),

@@ -51,6 +51,12 @@ def _active(status: Any, **_: Any) -> bool:
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics) -> None:
     """Register the operator's handlers into ``registry``."""
 
+    @kopf.on.login(registry=registry)
+    async def operator_login(**kwargs: Any) -> Any:
+        # The same loader as our own API client (kubeconfig incl. exec plugins, or the
+        # in-cluster ServiceAccount), so kopf and the runtime authenticate alike.
+        return await kopf.login_via_async_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_settings(settings, config)
