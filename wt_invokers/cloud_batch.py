@@ -668,9 +668,14 @@ def _message(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
+# libyaml's safe loader when PyYAML was built with it: same documents, ~10x faster,
+# which matters when an operator submits hundreds of runs a second.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_yaml(what: str, text: str) -> Any:
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_SafeLoader)  # a safe loader (C or Python)
     except yaml.YAMLError as exc:
         raise InvokerConfigurationError(f"{what} is not valid YAML: {exc}") from exc
     return {} if value is None else value
