@@ -1,0 +1,1 @@
+"""Integration tier: real kube-apiserver + etcd (see tests/kube.py)."""
