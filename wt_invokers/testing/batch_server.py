@@ -573,6 +573,7 @@ class InProcessBatchServer:
         job.status.state = _state_value("QUEUED")
         for i, group in enumerate(job.task_groups):
             group.name = f"{name}/taskGroups/group{i}"
+            group.task_count = group.task_count or 1  # the service's default
         lifecycle = self.lifecycle
         raw_steps = lifecycle(batch_v1.Job.wrap(job)) if callable(lifecycle) else lifecycle
         rec = _Record(job, time.monotonic(), now_wall, _resolve_steps(raw_steps))
