@@ -460,11 +460,22 @@ class ControlPlane:
             req.add_header("Content-Type", content_type)
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self._ssl_context()) as rsp:
-                return rsp.status, rsp.read()
-        except urllib.error.HTTPError as exc:
-            raise ApiError(method, path, exc.code, exc.read().decode(errors="replace")) from None
+        # 429 "storage is (re)initializing" answers requests for a CRD created moments
+        # ago (and during an API server restart); the server says when to come back.
+        for attempt in range(20):
+            try:
+                with urllib.request.urlopen(
+                    req, timeout=timeout, context=self._ssl_context()
+                ) as rsp:
+                    return rsp.status, rsp.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code == 429 and attempt < 19:
+                    time.sleep(min(float(exc.headers.get("Retry-After") or 1), 2.0))
+                    continue
+                raise ApiError(
+                    method, path, exc.code, exc.read().decode(errors="replace")
+                ) from None
+        raise AssertionError("unreachable")
 
     def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """:meth:`request`, decoding the JSON answer."""

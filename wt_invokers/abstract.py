@@ -60,9 +60,7 @@ class AbstractInvoker(abc.ABC):
         if self.matchspec.name is None:
             raise InvokerConfigurationError(f"MatchSpec {str(matchspec)!r} names no package")
         self.results_env_var = (
-            results_env_var
-            or os.environ.get(RESULTS_ENV_VAR_SETTING)
-            or DEFAULT_RESULTS_ENV_VAR
+            results_env_var or os.environ.get(RESULTS_ENV_VAR_SETTING) or DEFAULT_RESULTS_ENV_VAR
         )
         if not environment:
             raise InvokerConfigurationError("the pixi environment name must not be empty")

@@ -62,7 +62,7 @@ class CommandError(InvokerError):
 
 
 class SubmissionError(InvokerError):
-    """A remote backend call failed; ``code`` is the backend's status name (e.g. ``"UNAVAILABLE"``)."""
+    """A remote backend call failed; ``code`` is its status name (e.g. ``"UNAVAILABLE"``)."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)

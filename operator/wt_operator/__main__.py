@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wt-operator: {exc}", file=sys.stderr)
         return 2
     kopf.configure(
-        debug=args.debug, verbose=args.verbose or args.debug, log_format=kopf.LogFormat.PLAIN
+        debug=args.debug,
+        verbose=args.verbose or args.debug,
+        log_format=kopf.LogFormat.FULL,
+        log_prefix=True,  # "[namespace/name]" on every line about a run
     )
     logging.getLogger("wt_operator.output").setLevel(logging.INFO)
     # Never log what could hold a secret: kubernetes_asyncio logs whole response bodies

@@ -119,10 +119,11 @@ class _Run:
         await self.rt.kube.patch_status(self.ref, patch)
         self.status.update(patch)
         self.logger.info("%s (%s)%s", phase, reason, f": {message}" if message and warning else "")
+        # One line per Event keeps `kubectl get events` tables readable; the full text
+        # (e.g. a log tail) is in status.message.
+        summary = (message or phase).split("\n", 1)[0]
         self.rt.spawn(
-            self.rt.kube.post_event(
-                self.ref, reason=reason, message=message or phase, warning=warning
-            )
+            self.rt.kube.post_event(self.ref, reason=reason, message=summary, warning=warning)
         )
         if phase in TERMINAL_PHASES:
             started = _parse_time(self.status.get("startTime"))

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import make_workspace, write_pixi_standin
 
 from tests.operator_proc import OperatorProcess
 from tests.runs import Runs
+from wt_invokers.testing.batch_server import InProcessBatchServer
+from wt_invokers.testing.workflows import make_workspace, write_pixi_standin
 
 SAMPLE = "wt-sample-workflow"
 

@@ -73,9 +73,20 @@ async def test_local_run_succeeds_and_kubectl_wait_returns(
     assert condition(obj, "Ready")["status"] == "True"
     assert condition(obj, "Reconciling")["status"] == "False"
     assert results.is_dir()  # file:// results dir created, percent-decoded
-    # The finalizer is released once the run is terminal: deletion is immediate.
+    # The finalizer is released right after the run is terminal: deletion is then immediate.
+    for _ in range(50):
+        obj = await runs.get("ok")
+        assert obj is not None
+        if "wt.dev/finalizer" not in (obj["metadata"].get("finalizers") or []):
+            break
+        await asyncio.sleep(0.1)
     assert "wt.dev/finalizer" not in (obj["metadata"].get("finalizers") or [])
-    reasons = [e.reason for e in await runs.events("ok")]
+    reasons: list[str] = []
+    for _ in range(50):  # Events are posted right after each transition
+        reasons = [e.reason for e in await runs.events("ok")]
+        if "Succeeded" in reasons:
+            break
+        await asyncio.sleep(0.1)
     assert "Running" in reasons
     assert "Succeeded" in reasons
     table = await asyncio.to_thread(control_plane.kubectl, "get", "wfr", "-n", namespace)

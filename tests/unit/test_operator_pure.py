@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from wt_invokers import InstallationError, PermanentSubmissionError, TransientSubmissionError
 from wt_operator.config import ConfigError, OperatorConfig
 from wt_operator.errors import classify
 from wt_operator.spec import InvalidSpecError, batch_run_kwargs, parse_spec, run_kwargs
 from wt_operator.status import Reason, batch_outcome, is_active, log_tail, status_patch
-
-from wt_invokers import InstallationError, PermanentSubmissionError, TransientSubmissionError
 
 ROOT = Path(__file__).resolve().parents[2]
 
