@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["ConfigError", "OperatorConfig"]
 
@@ -58,7 +59,7 @@ class OperatorConfig:
     """The pixi workspace local runs execute in (``WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD``,
     default the current directory) — the same variable the library reads."""
 
-    local_launcher: str = "pixi"
+    local_launcher: Literal["pixi", "prefix"] = "pixi"
     """``pixi`` runs ``pixi run -e ENV NAME`` as the seed does; ``prefix`` activates the
     environment with py-rattler and execs the workflow directly, for images without pixi
     (``WT_OPERATOR_LOCAL_LAUNCHER``)."""
@@ -107,9 +108,15 @@ class OperatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read and validate all settings; a bad value fails start-up with its variable named."""
         e = os.environ if env is None else env
-        launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "pixi") or "pixi"
-        if launcher not in ("pixi", "prefix"):
-            raise ConfigError(f"WT_OPERATOR_LOCAL_LAUNCHER={launcher!r}: use 'pixi' or 'prefix'")
+        raw_launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "pixi") or "pixi"
+        if raw_launcher == "pixi":
+            launcher: Literal["pixi", "prefix"] = "pixi"
+        elif raw_launcher == "prefix":
+            launcher = "prefix"
+        else:
+            raise ConfigError(
+                f"WT_OPERATOR_LOCAL_LAUNCHER={raw_launcher!r}: use 'pixi' or 'prefix'"
+            )
         workspace = e.get("WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD") or os.getcwd()
         return cls(
             workspace=Path(workspace),

@@ -7,6 +7,7 @@ only at start-up.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -81,17 +82,21 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: M
         cancellation_polling=1.0,
     )
     async def workflowrun_daemon(
+        *,
         name: str,
-        namespace: str,
+        namespace: str | None,
         uid: str,
         meta: kopf.Meta,
         spec: kopf.Spec,
         status: kopf.Status,
-        stopped: Any,
-        logger: Any,
-        memo: kopf.Memo,
+        stopped: kopf.DaemonStopped,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        memo: Any,
         **_: Any,
     ) -> None:
-        ref = RunRef(namespace=namespace, name=name, uid=uid, generation=meta.get("generation"))
+        # WorkflowRuns are namespaced, so kopf always passes one.
+        ref = RunRef(
+            namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation")
+        )
         runtime: Runtime = memo.runtime
         await runtime.reconcile(ref, dict(spec), dict(status), stopped, logger)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TRANSIENT_HTTP = {429, 500, 502, 503, 504}
+# Merge patch replaces lists (conditions) whole and needs no resourceVersion.
+_MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
 class RunGoneError(Exception):
@@ -63,7 +65,7 @@ async def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
         await config.load_kube_config(config_file=path, client_configuration=cfg)
     else:
-        config.load_incluster_config(client_configuration=cfg)
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     return client.ApiClient(cfg)
 
 
@@ -115,7 +117,7 @@ class Kube:
                 PLURAL,
                 ref.name,
                 {"status": dict(status)},
-                _content_type="application/merge-patch+json",
+                **_MERGE_PATCH,
             )
 
         try:
@@ -152,7 +154,7 @@ class Kube:
         try:
             await self._retry(
                 f"posting event on {ref}",
-                lambda: self.core.create_namespaced_event(ref.namespace, body),
+                lambda: self.core.create_namespaced_event(ref.namespace, body),  # type: ignore[arg-type]
             )
         except ApiException as exc:
             log.warning("could not post event %s on %s: HTTP %s", reason, ref, exc.status)

@@ -537,10 +537,10 @@ class Runtime:
                         "jobUid": info.uid or job.get("jobUid", ""),
                         "state": state,
                     }
-                    outcome = batch_outcome(state)
-                    if outcome is not None:
-                        phase, reason = outcome
-                        detail = f"; {info.last_event}" if getattr(info, "last_event", "") else ""
+                    ended = batch_outcome(state)
+                    if ended is not None:
+                        phase, reason = ended
+                        detail = f"; {info.last_event}" if info.last_event else ""
                         await run.transition(
                             phase,
                             reason,
