@@ -550,12 +550,20 @@ class CloudBatchInvoker(AbstractInvoker):
         """Stop the job (CancelJob; DeleteJob on APIs without it). Gone already is fine."""
         name = self._name(job_name)
         client = self._get_client()
-        # Older API versions have no CancelJob; deleting also stops the job there.
-        method = client.cancel_job if hasattr(client, "cancel_job") else client.delete_job
-        with _tolerate_not_found():
-            await self._retrying(
-                "CancelJob", lambda: method(name=name, retry=None, timeout=self.rpc_timeout)
-            )
+        if not hasattr(client, "cancel_job"):
+            # Older client versions have no CancelJob; deleting also stops the job.
+            await self.delete_job(name)
+            return
+        try:
+            with _tolerate_not_found():
+                await self._retrying(
+                    "CancelJob",
+                    lambda: client.cancel_job(name=name, retry=None, timeout=self.rpc_timeout),
+                )
+        except PermanentSubmissionError as exc:
+            if exc.code != "UNIMPLEMENTED":  # an endpoint that predates CancelJob
+                raise
+            await self.delete_job(name)
 
     async def delete_job(self, job_name: str | None = None) -> None:
         """Delete the job (stopping it if it still runs). Gone already is fine."""

@@ -351,6 +351,17 @@ async def test_cancel_and_delete_stop_the_job_and_tolerate_it_being_gone(
     assert server.calls["CancelJob"] == 2
 
 
+async def test_cancel_falls_back_to_delete_where_cancel_is_unimplemented(
+    make: Make, server: InProcessBatchServer
+) -> None:
+    server.deny(grpc.StatusCode.UNIMPLEMENTED, method="CancelJob")
+    inv = make()
+    await submit(inv)
+    await inv.cancel_job()
+    assert inv.job_name not in server.jobs
+    assert (server.calls["CancelJob"], server.calls["DeleteJob"]) == (1, 1)
+
+
 async def test_not_waitable_and_nothing_to_install(make: Make) -> None:
     inv = make()
     assert inv.is_waitable is False
