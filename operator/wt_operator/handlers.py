@@ -78,7 +78,11 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: M
         id="reconcile",
         registry=registry,
         when=_active,
-        cancellation_timeout=config.kill_grace_seconds + 30.0,
+        # On deletion the daemon gets `stopped` and this long to clean up by itself (kill the
+        # process tree, delete the Batch job, record Cancelled); only then does kopf
+        # cancel it, and give up 10 s later. Without a backoff kopf cancels at once.
+        cancellation_backoff=config.kill_grace_seconds + 20.0,
+        cancellation_timeout=10.0,
         cancellation_polling=1.0,
     )
     async def workflowrun_daemon(
