@@ -263,6 +263,7 @@ class ControlPlane:
     apiserver_port: int = 0
     _client_cert: tuple[str, str] | None = None
     _verify: bool = True
+    _ctx: ssl.SSLContext | None = None
     _etcd: subprocess.Popen[bytes] | None = None
     _apiserver: subprocess.Popen[bytes] | None = None
 
@@ -432,6 +433,13 @@ class ControlPlane:
     # ---------------------------------------------------------------- raw API access
 
     def _ssl_context(self) -> ssl.SSLContext:
+        # Built once: loading the CA per request costs more than the request itself.
+        # (Not cached until the CA file exists: kube-apiserver writes it at startup.)
+        if self._ctx is None:
+            self._ctx = self._new_ssl_context()
+        return self._ctx
+
+    def _new_ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         if not self._verify:
             ctx.check_hostname = False
@@ -569,6 +577,23 @@ class ControlPlane:
         path.write_text(_kubeconfig(self.server, ca, user, namespace))
         return path
 
+    def wait_crd_served(self, name: str) -> None:
+        """Block until every served version of CRD ``name`` answers a LIST.
+
+        Established is not enough: for a moment afterwards the new resource's watch
+        cache is still initializing and LISTs get 429, which clients (kopf among
+        them) would report as errors.
+        """
+        crd = self.api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served"):
+                # request() retries the 429s until the cache is ready.
+                self.api(
+                    "GET",
+                    f"/apis/{spec['group']}/{version['name']}/{spec['names']['plural']}?limit=1",
+                )
+
     # ---------------------------------------------------------------- namespaces
 
     def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
@@ -629,31 +654,11 @@ class ControlPlane:
         in it, delete it, then finalize it (drop the ``kubernetes`` finalizer) so it
         is really gone. Against an external cluster its own controller finishes.
         """
-        for template in self._namespaced_resources():
-            collection = template.format(ns=name)
-            try:
-                items = self.api("GET", collection)["items"]
-            except ApiError as exc:
-                if exc.status in (403, 404, 405):
-                    continue
-                raise
-            if not items:
-                continue
-            for item in items:
-                if item["metadata"].get("finalizers"):
-                    with contextlib.suppress(ApiError):
-                        self.api(
-                            "PATCH",
-                            f"{collection}/{item['metadata']['name']}",
-                            {"metadata": {"finalizers": None}},
-                            content_type="application/merge-patch+json",
-                        )
-            with contextlib.suppress(ApiError):
-                self.api(
-                    "DELETE",
-                    collection,
-                    {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0},
-                )
+        collections = [template.format(ns=name) for template in self._namespaced_resources()]
+        # ~50 resource types, nearly all empty: list them concurrently.
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for _ in pool.map(self._empty_collection, collections):
+                pass
         try:
             self.api("DELETE", f"/api/v1/namespaces/{name}")
         except ApiError as exc:
@@ -673,6 +678,31 @@ class ControlPlane:
         # With no finalizers left, a second delete removes it from storage.
         with contextlib.suppress(ApiError):
             self.api("DELETE", f"/api/v1/namespaces/{name}")
+
+    def _empty_collection(self, collection: str) -> None:
+        """Delete every object of one namespaced collection, finalizers stripped first."""
+        try:
+            items = self.api("GET", collection)["items"]
+        except ApiError as exc:
+            if exc.status in (403, 404, 405):
+                return
+            raise
+        if items:
+            for item in items:
+                if item["metadata"].get("finalizers"):
+                    with contextlib.suppress(ApiError):
+                        self.api(
+                            "PATCH",
+                            f"{collection}/{item['metadata']['name']}",
+                            {"metadata": {"finalizers": None}},
+                            content_type="application/merge-patch+json",
+                        )
+            with contextlib.suppress(ApiError):
+                self.api(
+                    "DELETE",
+                    collection,
+                    {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0},
+                )
 
 
 # --------------------------------------------------------------------------- external cluster
@@ -829,6 +859,8 @@ def crds(control_plane: ControlPlane) -> list[str]:
         control_plane.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names]
         )
+        for name in names:
+            control_plane.wait_crd_served(name)
     return names
 
 

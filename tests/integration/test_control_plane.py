@@ -71,6 +71,7 @@ def widget_crd(control_plane: ControlPlane) -> Iterator[str]:
     name = WIDGET_CRD["metadata"]["name"]  # type: ignore[index]
     control_plane.kubectl("apply", "--server-side", "-f", "-", input=WIDGET_CRD)
     control_plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+    control_plane.wait_crd_served(name)
     yield name
     control_plane.kubectl("delete", "crd", name, "--wait=false")
 
@@ -273,7 +274,9 @@ def test_tools_and_metrics_reach_the_cluster(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
     version = json.loads(control_plane.kubectl("version", "-o", "json").stdout)
-    assert version["serverVersion"]["gitVersion"] == "v1.37.2"
+    assert version["clientVersion"]["gitVersion"] == "v1.37.2"
+    if not control_plane.external:  # an external cluster runs whatever it runs
+        assert version["serverVersion"]["gitVersion"] == "v1.37.2"
     releases = control_plane.helm("list", "-n", namespace, "-o", "json")
     assert json.loads(releases.stdout) == []
     assert "apiserver_request_total" in control_plane.metrics_text()
@@ -281,6 +284,8 @@ def test_tools_and_metrics_reach_the_cluster(
 
 
 def test_namespace_fixture_really_deletes_namespaces(control_plane: ControlPlane) -> None:
+    if control_plane.external:
+        pytest.skip("an external cluster's own namespace controller finishes deletions")
     control_plane.create_namespace("t-cleanup-probe")
     control_plane.kubectl("create", "configmap", "left-behind", "-n", "t-cleanup-probe")
     control_plane.delete_namespace("t-cleanup-probe")
