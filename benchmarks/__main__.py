@@ -1,0 +1,198 @@
+"""``python -m benchmarks [--quick]``: every benchmark, as tables beside their targets.
+
+Library figures first, then the operator on a real control plane (etcd +
+kube-apiserver from hack/envtest.sh) with the operator as a real process.
+JSON goes to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config
+
+from benchmarks import bench_operator as ops
+from benchmarks.bench_invokers import bench_invokers
+from benchmarks.bench_invokers import table as invokers_table
+from tests.kube import ControlPlane, start_control_plane
+from tests.operator_proc import OperatorProcess
+from wt_invokers.testing.batch_server import InProcessBatchServer
+from wt_invokers.testing.workflows import make_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _row(name: str, value: str, target: str, ok: bool | None) -> str:
+    verdict = "" if ok is None else ("✅" if ok else "❌")
+    return f"| {name} | {value} | {target} | {verdict} |"
+
+
+async def _operator_benches(plane: ControlPlane, tmp: Path, quick: bool) -> dict[str, Any]:
+    workspace = make_workspace(tmp / "workspace")
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=cfg)
+    cfg.connection_pool_maxsize = 64
+    api = client.ApiClient(cfg)
+    server = InProcessBatchServer(latency=0.02)
+    server.start()
+    procs: list[OperatorProcess] = []
+
+    def operator(ns: str, **env: str) -> OperatorProcess:
+        plane.create_namespace(ns)
+        proc = OperatorProcess(
+            kubeconfig=plane.kubeconfig,
+            namespaces=[ns],
+            workspace=workspace,
+            log_path=tmp / f"operator-{ns}.log",
+            env={
+                "WT_OPERATOR_LOCAL_LAUNCHER": "prefix",
+                "BATCH_EMULATOR_HOST": server.address,
+                "WT_OPERATOR_BATCH_POLL_INTERVAL": "30",
+                **env,
+            },
+        )
+        procs.append(proc)
+        return proc
+
+    out: dict[str, Any] = {}
+    try:
+        operator("local-path").start()
+        out["local_path"] = await ops.bench_local_path(
+            api, "local-path", plane.metrics_text, workspace, 20 if quick else 100, tmp
+        )
+
+        server.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
+        operator("batch").start()
+        out["batch"] = await ops.bench_batch_throughput(
+            api, "batch", server, 200 if quick else 1000, window=10.0 if quick else 30.0
+        )
+
+        server.lifecycle = []
+        out["scale"] = await ops.bench_scale(
+            api,
+            "scale",
+            operator("scale").start,
+            500 if quick else 5000,
+            active=50,
+            idle_window=10.0,
+        )
+
+        operator("concurrency", WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="8").start()
+        out["concurrency"] = await ops.bench_concurrency(
+            api, "concurrency", 16 if quick else 50, 8, 1.0
+        )
+    finally:
+        for proc in procs:
+            proc.stop()
+        server.stop()
+        await api.close()
+    return out
+
+
+def operator_table(r: dict[str, Any]) -> str:
+    lp, b, sc, cc = r["local_path"], r["batch"], r["scale"], r["concurrency"]
+    rows = ["| measurement | value | target | |", "| --- | ---: | ---: | :---: |"]
+    rows.append(
+        _row(
+            f"API writes per WorkflowRun ({lp['runs']} local runs)",
+            f"{lp['writes_per_run']:.2f}",
+            "≤ 4",
+            lp["writes_per_run"] <= 4,
+        )
+    )
+    rows.append(
+        _row(
+            "… plus Events created per run",
+            f"{lp['event_writes_per_run']:.2f}",
+            "one per transition",
+            None,
+        )
+    )
+    rows.append(
+        _row(
+            "operator overhead p50 (apply → Succeeded − workflow time)",
+            f"{lp['overhead_p50_ms']:.0f} ms",
+            "≤ 150 ms",
+            lp["overhead_p50_ms"] <= 150,
+        )
+    )
+    rows.append(_row("operator overhead p95", f"{lp['overhead_p95_ms']:.0f} ms", "", None))
+    rows.append(
+        _row(
+            f"Batch: {b['runs']} runs created at once → all Submitted",
+            f"{b['runs_per_second']:.0f} runs/s ({b['all_submitted_seconds']:.1f} s)",
+            "≥ 100 runs/s",
+            b["runs_per_second"] >= 100,
+        )
+    )
+    rows.append(
+        _row(
+            "Batch jobs created",
+            str(b["jobs_created"]),
+            f"= {b['runs']}",
+            b["jobs_created"] == b["runs"],
+        )
+    )
+    rows.append(
+        _row(
+            "Batch API calls per run per minute (30 s polling)",
+            f"{b['batch_calls_per_run_per_min']:.2f}",
+            "",
+            None,
+        )
+    )
+    rows.append(
+        _row(
+            f"operator RSS with {sc['objects']} WorkflowRuns ({sc['active']} active)",
+            f"{sc['rss_mb']:.0f} MB",
+            "≤ 250 MB",
+            sc["rss_mb"] <= 250,
+        )
+    )
+    rows.append(
+        _row(
+            "operator idle CPU with them",
+            f"{sc['idle_cpu_percent']:.1f} %",
+            "near 0",
+            sc["idle_cpu_percent"] < 5,
+        )
+    )
+    rows.append(
+        _row(
+            f"{cc['runs']} × 1 s local runs, limit {cc['limit']}",
+            f"{cc['total_seconds']:.1f} s vs ideal {cc['ideal_seconds']:.0f} s",
+            "ratio near 1",
+            None,
+        )
+    )
+    rows.append(_row("… ratio to ideal", f"{cc['ratio']:.2f}×", "", None))
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    print("## wt_invokers\n", flush=True)
+    inv = bench_invokers(10 if quick else 30, 200 if quick else 1000)
+    print(invokers_table(inv) + "\n", flush=True)
+    (RESULTS / "invokers.json").write_text(json.dumps(inv, indent=2))
+    print("## wt-operator (real kube-apiserver + etcd, operator as a process)\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="wt-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with start_control_plane(data_dir=tmp / "control-plane") as plane:
+            plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+            plane.kubectl("wait", "--for=condition=Established", "crd/workflowruns.wt.dev")
+            result = asyncio.run(_operator_benches(plane, tmp, quick))
+    print(operator_table(result))
+    (RESULTS / "operator.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
