@@ -21,7 +21,7 @@ from tests.kube import ControlPlane
 
 GROUP, VERSION, PLURAL = "smoke.wt.dev", "v1", "widgets"
 # kubernetes_asyncio sends custom-object patches as JSON Patch unless told otherwise.
-MERGE = {"_content_type": "application/merge-patch+json"}
+MERGE = "application/merge-patch+json"
 
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -110,21 +110,21 @@ async def test_status_subresource_leaves_generation_and_spec_change_bumps_it(
 ) -> None:
     await widgets.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, widget("w"))
     patched = await widgets.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "w", {"status": {"phase": "Ready"}}, **MERGE
+        GROUP, VERSION, namespace, PLURAL, "w", {"status": {"phase": "Ready"}}, _content_type=MERGE
     )
     assert patched["status"] == {"phase": "Ready"}
     assert patched["metadata"]["generation"] == 1
 
     # Through the main resource, status is ignored (that is what /status is for) ...
     ignored = await widgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "w", {"status": {"phase": "Hacked"}}, **MERGE
+        GROUP, VERSION, namespace, PLURAL, "w", {"status": {"phase": "Hacked"}}, _content_type=MERGE
     )
     assert ignored["status"] == {"phase": "Ready"}
     assert ignored["metadata"]["generation"] == 1
 
     # ... while a spec change bumps the generation and keeps the status.
     changed = await widgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "w", {"spec": {"size": 4}}, **MERGE
+        GROUP, VERSION, namespace, PLURAL, "w", {"spec": {"size": 4}}, _content_type=MERGE
     )
     assert changed["metadata"]["generation"] == 2
     assert changed["spec"]["size"] == 4
@@ -165,7 +165,13 @@ async def test_finalizer_holds_deletion_until_removed(
     assert still["metadata"]["finalizers"] == ["smoke.wt.dev/hold"]
 
     await widgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "held", {"metadata": {"finalizers": None}}, **MERGE
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "held",
+        {"metadata": {"finalizers": None}},
+        _content_type=MERGE,
     )
     with pytest.raises(ApiException) as gone:
         await widgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "held")
@@ -178,7 +184,7 @@ async def test_watch_sees_added_modified_deleted(
     start = await widgets.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     await widgets.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, widget("w"))
     await widgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "w", {"spec": {"size": 5}}, **MERGE
+        GROUP, VERSION, namespace, PLURAL, "w", {"spec": {"size": 5}}, _content_type=MERGE
     )
     await widgets.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w")
 
