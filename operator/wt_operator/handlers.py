@@ -40,6 +40,9 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = (0.5, 1, 2, 4, 8, 15, 30)
     settings.background.cancellation_polling = 1.0
+    # When a terminal status makes the daemon's filter mismatch, the daemon is already
+    # returning: wait for it briefly instead of scheduling a re-check (an extra PATCH).
+    settings.background.instant_exit_timeout = 1.0
     # No dynamic discovery of CRDs/namespaces: it would need cluster-wide list/watch on
     # customresourcedefinitions and namespaces, which least-privilege RBAC does not grant.
     settings.scanning.disabled = True
