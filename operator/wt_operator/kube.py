@@ -66,7 +66,7 @@ async def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         await config.load_kube_config(config_file=path, client_configuration=cfg)
     else:
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    # The default pool (5 × CPUs) throttles status patches when hundreds of runs start at once.
+    # The default pool (5 x CPUs) throttles status patches when hundreds of runs start at once.
     cfg.connection_pool_maxsize = 100
     return client.ApiClient(cfg)
 

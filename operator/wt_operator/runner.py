@@ -137,6 +137,13 @@ class _Run:
         phase = "Cancelled" if outcome.reason == Reason.CANCELLED else "Failed"
         await self.transition(phase, outcome.reason, outcome.message, warning=True, **fields)
 
+    async def fail_or_raise(self, exc: BaseException, **fields: Any) -> None:
+        """End the run for a terminal error (see errors.classify); re-raise a transient one."""
+        outcome = classify(exc)
+        if outcome is None:
+            raise exc
+        await self.fail(outcome, **fields)
+
     async def until_stopped(self, aw: Awaitable[T], timeout: float | None = None) -> T:
         """Await ``aw`` unless the daemon is stopped first (then raise _StopRequested)."""
         task = asyncio.ensure_future(aw)
@@ -314,10 +321,7 @@ class Runtime:
             config_text, env, found_secrets = await self._resolve(run, req)
             secrets.extend(found_secrets)
         except Exception as exc:
-            outcome = classify(exc)
-            if outcome is None:
-                raise
-            await run.fail(outcome)
+            await run.fail_or_raise(exc)
             return
 
         if self.local_slots.locked() and run.phase != "Queued":
@@ -442,10 +446,7 @@ class Runtime:
         try:
             invoker = self._batch_invoker(req)
         except Exception as exc:
-            outcome = classify(exc)
-            if outcome is None:
-                raise
-            await run.fail(outcome)
+            await run.fail_or_raise(exc)
             return
         job = dict(run.status.get("cloudBatch") or {})
         if not job.get("jobName"):
@@ -476,10 +477,7 @@ class Runtime:
                     await invoker.delete_job(self._job_name(invoker, req))
             raise
         except Exception as exc:
-            outcome = classify(exc)
-            if outcome is None:
-                raise
-            await run.fail(outcome)
+            await run.fail_or_raise(exc)
             return None
         name = invoker.job_name or self._job_name(invoker, req)
         job = {"jobName": name, "jobUid": invoker.job_uid or "", "state": "QUEUED"}
@@ -525,10 +523,7 @@ class Runtime:
                         "reading the Batch job", lambda: invoker.get_job(name)
                     )
                 except Exception as exc:
-                    outcome = classify(exc)
-                    if outcome is None:
-                        raise
-                    await run.fail(outcome, cloudBatch={**job, "state": "NOT_FOUND"})
+                    await run.fail_or_raise(exc, cloudBatch={**job, "state": "NOT_FOUND"})
                     return
                 if info.state != state:
                     state = info.state
