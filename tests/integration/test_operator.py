@@ -365,3 +365,14 @@ def test_cli_runs_as_a_console_script() -> None:
     proc = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert "--all-namespaces" in proc.stdout
+
+
+def test_shipped_samples_are_valid_workflowruns(
+    control_plane: Any, namespace: str, crds: Any
+) -> None:
+    samples = Path(__file__).resolve().parents[2] / "crds" / "samples"
+    proc = control_plane.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", str(samples), check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("created (server dry run)") == len(list(samples.glob("*.yaml")))
