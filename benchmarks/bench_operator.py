@@ -43,7 +43,12 @@ def api_writes(metrics_text: str) -> dict[tuple[str, str, str], float]:
             labels = sample.labels
             if labels.get("verb") not in WRITE_VERBS:
                 continue
-            key = (labels.get("resource", ""), labels.get("subresource", ""), labels["verb"])
+            # The code is part of the verb key so conflicts (409/422 retries) show separately.
+            key = (
+                labels.get("resource", ""),
+                labels.get("subresource", ""),
+                f"{labels['verb']} {labels.get('code', '')}".strip(),
+            )
             out[key] = out.get(key, 0.0) + sample.value
     return out
 
@@ -186,7 +191,7 @@ async def bench_local_path(
     wfr_writes = sum(
         v
         for (res, _sub, verb), v in delta.items()
-        if res == "workflowruns" and verb != "POST" and verb != "CREATE"
+        if res == "workflowruns" and not verb.startswith(("POST", "CREATE"))
     )
     event_writes = sum(v for (res, _s, _v), v in delta.items() if res == "events")
     overheads_ms = [(lat - own) * 1000 for lat in latencies]
