@@ -421,7 +421,7 @@ class Runtime:
         else:
             message = f"the workflow exited with {code}"
             if tail:
-                message += f"; last output:\n{tail}"
+                message += f"\nlast output:\n{tail}"
             await run.transition(
                 "Failed", Reason.FAILED, message, warning=True, exitCode=code, result=str(code)
             )
