@@ -254,6 +254,28 @@ CONDITION = obj(
     required=["type", "status"],
 )
 
+# Applied by the API server whenever an object without status is read (no write
+# involved), so a run nobody has picked up yet reads as Pending/Reconciling — kstatus
+# (Flux) would otherwise call a status-less object Current, i.e. healthy.
+STATUS_DEFAULT = {
+    "phase": "Pending",
+    "message": "waiting for the operator",
+    "conditions": [
+        {
+            "type": "Succeeded",
+            "status": "Unknown",
+            "reason": "Pending",
+            "message": "waiting for the operator",
+        },
+        {
+            "type": "Reconciling",
+            "status": "True",
+            "reason": "Pending",
+            "message": "waiting for the operator",
+        },
+    ],
+}
+
 STATUS = obj(
     "Observed state of the run, written by the operator.",
     {
@@ -287,6 +309,7 @@ STATUS = obj(
         ),
         "message": s("Human summary; on a local failure, the tail of the workflow's output."),
     },
+    default=STATUS_DEFAULT,
 )
 
 

@@ -376,3 +376,15 @@ def test_shipped_samples_are_valid_workflowruns(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("created (server dry run)") == len(list(samples.glob("*.yaml")))
+
+
+async def test_a_new_run_reads_as_pending_before_any_operator_writes(runs: Runs, crds: Any) -> None:
+    # No operator runs here: the status comes from the CRD's schema default, so GitOps
+    # tools see a run in progress (kstatus: Reconciling=True), never a healthy blank.
+    await runs.create("fresh", local_spec())
+    obj = await runs.get("fresh")
+    assert obj is not None
+    assert obj["status"]["phase"] == "Pending"
+    assert condition(obj, "Reconciling")["status"] == "True"
+    assert condition(obj, "Succeeded")["status"] == "Unknown"
+    assert obj["metadata"]["generation"] == 1
