@@ -21,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.chaos.conftest import Tally
 from tests.integration.conftest import batch_spec, local_spec
 from tests.runs import TERMINAL, Runs, condition
+from wt_invokers.testing.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -373,8 +374,5 @@ async def test_delete_in_every_phase_cancels_and_leaves_nothing_behind(
     tally.runs += 3
     reasons = Counter(e.reason for e in await runs.events())
     assert reasons["Cancelled"] == 3
-    assert (
-        not Path(f"/proc/{grandchild}").exists()
-        or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
-    )
+    assert not process_is_alive(grandchild)
     assert job not in batch_server.jobs

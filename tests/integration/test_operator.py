@@ -7,7 +7,6 @@ through ``kubectl``/the API, asserting what a platform engineer would see.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,20 +18,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.conftest import batch_spec, local_spec
 from tests.runs import Runs, condition
+from wt_invokers.testing.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie awaiting its reaper is dead for every practical purpose.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def _wait_file(path: Path, timeout: float = 30) -> str:
@@ -120,15 +108,15 @@ async def test_deadline_kills_the_whole_process_tree(
         ),
     )
     grandchild = int(await _wait_file(pidfile))
-    assert _pid_alive(grandchild)
+    assert process_is_alive(grandchild)
     obj = await runs.wait_for("slow", ["Failed"], timeout=30)
     assert condition(obj, "Succeeded")["reason"] == "DeadlineExceeded"
     assert "activeDeadlineSeconds=3" in obj["status"]["message"]
     for _ in range(50):
-        if not _pid_alive(grandchild):
+        if not process_is_alive(grandchild):
             break
         await asyncio.sleep(0.1)
-    assert not _pid_alive(grandchild)
+    assert not process_is_alive(grandchild)
 
 
 async def test_delete_while_running_kills_the_tree_and_releases_the_finalizer(
@@ -145,7 +133,7 @@ async def test_delete_while_running_kills_the_tree_and_releases_the_finalizer(
     assert "wt.dev/finalizer" in running["metadata"]["finalizers"]
     await runs.delete("doomed")
     await runs.wait_gone("doomed", timeout=30)
-    assert not _pid_alive(grandchild)
+    assert not process_is_alive(grandchild)
     reasons = [e.reason for e in await runs.events("doomed")]
     assert "Cancelled" in reasons
 
@@ -176,12 +164,12 @@ async def test_operator_killed_mid_run_marks_it_invoker_lost_and_reaps_the_orpha
     grandchild = int(await _wait_file(pidfile))
     await runs.wait_for("orphan", ["Running"])
     op.kill9()
-    assert _pid_alive(grandchild)  # kill -9 leaves the workflow behind …
+    assert process_is_alive(grandchild)  # kill -9 leaves the workflow behind …
     op.start()
     obj = await runs.wait_for("orphan", ["Failed"], timeout=60)
     assert condition(obj, "Succeeded")["reason"] == "InvokerLost"
     assert "has been killed" in obj["status"]["message"]
-    assert not _pid_alive(grandchild)  # … and the new operator reaps it: never runs twice
+    assert not process_is_alive(grandchild)  # … and the new operator reaps it: never runs twice
 
 
 async def test_unknown_workflow_fails_once_as_not_installed(
