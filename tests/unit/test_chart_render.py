@@ -88,6 +88,8 @@ def test_pod_security_is_restricted(helm: Path) -> None:
         assert sc["capabilities"]["drop"] == ["ALL"]
     mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     assert {"/tmp", "/workspace"} <= mounts  # writable temp and the copied workspace
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["TMPDIR"] == env["HOME"] == "/tmp"  # nothing writes to the read-only root
     assert "resources" in pod["containers"][0]
 
 
@@ -121,10 +123,29 @@ def test_rbac_has_no_wildcards_and_no_write_access_beyond_patch(helm: Path) -> N
                 assert not {"delete", "deletecollection", "update", "*"} & set(rule["verbs"])
 
 
-def test_names_are_truncated_to_63_characters(helm: Path) -> None:
-    docs = render(helm, release="r" * 53)  # helm's maximum; with suffixes names would be 74
-    for doc in docs:
-        assert len(doc["metadata"]["name"]) <= 63, doc["metadata"]["name"]
+@pytest.mark.parametrize(
+    "sets",
+    [[], ["nameOverride=" + "n" * 70], ["fullnameOverride=" + "f" * 70]],
+    ids=["release", "nameOverride", "fullnameOverride"],
+)
+def test_names_are_truncated_to_63_characters(helm: Path, sets: list[str]) -> None:
+    docs = render(helm, *sets, release="r" * 53)  # helm's maximum release name
+    names = [d["metadata"]["name"] for d in docs]
+    names += [
+        d["spec"]["template"]["spec"]["serviceAccountName"]
+        for d in docs
+        if d["kind"] == "Deployment"
+    ]
+    labels = [v for d in docs for v in (d["metadata"].get("labels") or {}).values()]
+    assert max(len(n) for n in names) == 63  # truncated, not merely short
+    assert all(len(v) <= 63 for v in labels), labels
+    assert all(not n.endswith("-") for n in names)
+
+
+def test_a_70_character_release_name_is_refused_by_helm(helm: Path) -> None:
+    proc = run(helm, "template", "r" * 70, str(CHART), check=False)
+    assert proc.returncode != 0
+    assert "release name" in proc.stderr and "53" in proc.stderr
 
 
 def test_crds_install_keep_and_opt_out(helm: Path) -> None:
@@ -142,10 +163,14 @@ def test_crds_install_keep_and_opt_out(helm: Path) -> None:
     assert not by_kind(render(helm, "crds.install=false"), "CustomResourceDefinition")
 
 
-def test_chart_crds_are_the_ones_in_crds(helm: Path) -> None:
-    for src in (ROOT / "crds").glob("*.yaml"):
-        copy = CHART / "files" / "crds" / src.name
-        assert copy.read_text() == src.read_text(), f"{copy} is stale: run `make crds`"
+def test_chart_crds_are_the_ones_in_crds() -> None:
+    sources = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    copies = sorted(p.name for p in (CHART / "files" / "crds").glob("*.yaml"))
+    fix = "run `make crds` (hack/sync_chart_crds.sh)"
+    assert copies == sources, fix
+    for name in sources:
+        copy = CHART / "files" / "crds" / name
+        assert copy.read_text() == (ROOT / "crds" / name).read_text(), f"{copy} is stale: {fix}"
 
 
 @pytest.mark.parametrize(
