@@ -94,9 +94,19 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         "--wait=false",
     )
     assert "STATUS: deployed" in proc.stdout
+    # What the release created (no kubelet here, so the pod itself never starts).
     core = client.CoreV1Api(kube_api)
+    rbac = client.RbacAuthorizationV1Api(kube_api)
     sa = await core.read_namespaced_service_account("wt-wt-operator", namespace)
-    assert sa.metadata.name == "wt-wt-operator"
+    deploy = await client.AppsV1Api(kube_api).read_namespaced_deployment(
+        "wt-wt-operator", namespace
+    )
+    assert deploy.spec.template.spec.service_account_name == sa.metadata.name
+    assert deploy.spec.template.spec.containers[0].args == [f"--namespace={namespace}"]
+    role = await rbac.read_namespaced_role("wt-wt-operator", namespace)
+    assert {res for rule in role.rules for res in rule.resources} >= {"workflowruns", "secrets"}
+    binding = await rbac.read_namespaced_role_binding("wt-wt-operator", namespace)
+    assert [(s.kind, s.name) for s in binding.subjects] == [("ServiceAccount", sa.metadata.name)]
     sa_kubeconfig = await asyncio.to_thread(
         control_plane.service_account_kubeconfig, namespace, "wt-wt-operator"
     )
@@ -120,10 +130,11 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
     def as_operator(*args: str) -> subprocess.CompletedProcess[str]:
         return control_plane.kubectl("--kubeconfig", str(sa_kubeconfig), *args, check=False)
 
-    assert (
-        as_operator("auth", "can-i", "watch", "workflowruns.wt.dev", "-n", namespace).stdout.strip()
-        == "yes"
-    )
+    for verb in ("list", "watch", "patch"):
+        answer = as_operator("auth", "can-i", verb, "workflowruns.wt.dev", "-n", namespace)
+        assert answer.stdout.strip() == "yes", verb
+    listed = as_operator("get", "workflowruns.wt.dev", "-n", namespace, "-o", "name")
+    assert listed.stdout.split() == ["workflowrun.wt.dev/rbac"], listed.stderr
     denied = [
         ("get", "secrets", "-n", other_namespace),
         ("get", "workflowruns.wt.dev", "-n", other_namespace),
