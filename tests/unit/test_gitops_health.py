@@ -1,7 +1,7 @@
 """How Flux (kstatus) and Argo CD (gitops/argocd/health.lua) judge WorkflowRuns.
 
 The statuses come from the operator's real ``status_patch``; kstatus is the real Go
-library, built once per go.sum+main.go into the user cache; the Lua check runs in lupa.
+library, built once per go.mod+go.sum+main.go into ~/.cache/wt-envtest; the Lua check runs in lupa.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def kstatus_bin() -> Path:
             "the real kstatus library Flux uses (install Go >= 1.22)"
         )
     digest = hashlib.sha256()
-    for name in ("go.sum", "main.go"):
+    for name in ("go.mod", "go.sum", "main.go"):
         digest.update((KSTATUS_SRC / name).read_bytes())
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wt-envtest"
     binary = cache / f"kstatus-{digest.hexdigest()[:16]}"
