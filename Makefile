@@ -42,7 +42,7 @@ chaos:
 ## crds: regenerate crds/ (and the chart's copy) from hack/gen_crd.py
 crds:
 	$(PY) hack/gen_crd.py
-	cp crds/*.yaml charts/wt-operator/files/crds/
+	bash hack/sync_chart_crds.sh
 
 ## demo: a real operator on a real API server, end to end, then torn down
 demo: setup
