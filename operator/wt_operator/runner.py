@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from wt_invokers import CloudBatchInvoker, InvokerError, LocalSubprocessInvoker
-from wt_invokers.cloud_batch import job_id, make_batch_client
+from wt_invokers.cloud_batch import make_batch_client
 from wt_invokers.local import kill_stale_processes
 from wt_operator.config import OperatorConfig
 from wt_operator.errors import Terminal, classify
@@ -165,8 +165,7 @@ class _Run:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake (raising _StopRequested) as soon as the daemon is stopped."""
-        with contextlib.suppress(TimeoutError):
-            await self.until_stopped(asyncio.sleep(seconds + 1), timeout=seconds)
+        await self.until_stopped(asyncio.sleep(seconds))
 
     async def retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Call until it succeeds or fails terminally; transient errors back off (capped)."""
@@ -474,12 +473,12 @@ class Runtime:
             if run.deleted:
                 # A create may have been stored even though we never saw its reply.
                 with contextlib.suppress(Exception):
-                    await invoker.delete_job(self._job_name(invoker, req))
+                    await invoker.delete_job(invoker.job_name_for(req.workflow_run_id))
             raise
         except Exception as exc:
             await run.fail_or_raise(exc)
             return None
-        name = invoker.job_name or self._job_name(invoker, req)
+        name = invoker.job_name or invoker.job_name_for(req.workflow_run_id)
         job = {"jobName": name, "jobUid": invoker.job_uid or "", "state": "QUEUED"}
         await run.transition(
             "Submitted",
@@ -490,13 +489,6 @@ class Runtime:
             result=name.rsplit("/", 1)[-1],
         )
         return job
-
-    @staticmethod
-    def _job_name(invoker: CloudBatchInvoker, req: RunRequest) -> str:
-        return (
-            f"projects/{invoker.project_id}/locations/{invoker.region}/jobs/"
-            f"{job_id(req.workflow_run_id)}"
-        )
 
     async def _track(
         self, run: _Run, req: RunRequest, invoker: CloudBatchInvoker, job: dict[str, Any]
