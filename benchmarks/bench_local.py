@@ -29,7 +29,8 @@ from wt_invokers.testing.workflows import (
 )
 
 
-async def _direct(exe: Path, config: Path, cwd: Path, n: int) -> list[float]:
+async def direct_exec_ms(exe: Path, config: Path, cwd: Path, n: int) -> list[float]:
+    """Wall times (ms) of ``n`` direct executions of the workflow: the baseline of every ratio."""
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -79,12 +80,12 @@ async def _bench(n: int) -> list[dict[str, Any]]:
         prefix_inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, launcher="prefix")
         pixi_inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, pixi_executable=pixi)
         # Warm-up: page cache, and the prefix launcher's one-time (cached) activation.
-        await _direct(exe, config, ws, 2)
+        await direct_exec_ms(exe, config, ws, 2)
         await _invoker(prefix_inv, config_text, results, 2)
         await _invoker(pixi_inv, config_text, results, 1)
 
         rows: list[tuple[str, list[float]]] = [
-            ("direct exec", await _direct(exe, config, ws, n)),
+            ("direct exec", await direct_exec_ms(exe, config, ws, n)),
             ("invoker, launcher=prefix", await _invoker(prefix_inv, config_text, results, n)),
             (
                 "invoker, launcher=pixi (stand-in)",

@@ -15,7 +15,6 @@ import asyncio
 import math
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,10 +23,11 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.bench_local import direct_exec_ms
 from tests.operator_proc import OperatorProcess
 from tests.runs import GROUP, PLURAL, VERSION, Runs
+from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
 
-SAMPLE = "wt-sample-workflow"
 WRITE_VERBS = {"PATCH", "UPDATE", "DELETE", "POST", "CREATE", "APPLY"}
 
 
@@ -133,29 +133,6 @@ async def wait_phases(
     return time.monotonic()
 
 
-def direct_wall_time(workspace: Path, config: Path, n: int = 20) -> float:
-    """Median seconds of the workflow executed directly (no invoker, no operator)."""
-    exe = workspace / ".pixi" / "envs" / "default" / "bin" / SAMPLE
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                str(exe),
-                "run",
-                "--config-file",
-                str(config),
-                "--execution-mode",
-                "sequential",
-                "--no-mock-io",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 async def bench_local_path(
     api: client.ApiClient,
     namespace: str,
@@ -168,7 +145,8 @@ async def bench_local_path(
     runs = Runs(api, namespace)
     config = tmp / "noop.yaml"
     config.write_text("{}\n")
-    own = direct_wall_time(workspace, config)
+    exe = workspace / ".pixi" / "envs" / "default" / "bin" / SAMPLE_WORKFLOW
+    own = statistics.median(await direct_exec_ms(exe, config, workspace, 20)) / 1000
     before = api_writes(metrics_text())
     latencies = []
     for i in range(runs_count):
@@ -177,7 +155,7 @@ async def bench_local_path(
         await runs.create(
             name,
             {
-                "workflow": SAMPLE,
+                "workflow": SAMPLE_WORKFLOW,
                 "invoker": "Local",
                 "resultsUrl": f"file://{tmp}/results",
                 "config": {},
@@ -230,7 +208,7 @@ async def bench_batch_throughput(
             await runs.create(
                 name,
                 {
-                    "workflow": SAMPLE,
+                    "workflow": SAMPLE_WORKFLOW,
                     "invoker": "CloudBatch",
                     "resultsUrl": "gs://b/r",
                     "config": {},
@@ -280,7 +258,7 @@ async def bench_scale(
                     "kind": "WorkflowRun",
                     "metadata": {"name": name},
                     "spec": {
-                        "workflow": SAMPLE,
+                        "workflow": SAMPLE_WORKFLOW,
                         "invoker": "CloudBatch",
                         "resultsUrl": "gs://b/r",
                         "config": {"i": i},
@@ -336,7 +314,7 @@ async def bench_concurrency(
             runs.create(
                 n,
                 {
-                    "workflow": SAMPLE,
+                    "workflow": SAMPLE_WORKFLOW,
                     "invoker": "Local",
                     "resultsUrl": "file:///tmp/r",
                     "config": {"sleep": seconds},

@@ -176,7 +176,8 @@ def _spawn(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -289,7 +290,7 @@ class ControlPlane:
         (pki / "tokens.csv").write_text(f'{self.token},wt-admin,wt-admin,"system:masters"\n')
         self.ca_file = pki / "apiserver.crt"  # written by kube-apiserver from --cert-dir
         self._start_etcd(deadline=began + timeout)
-        self.apiserver_port = _free_port()
+        self.apiserver_port = free_port()
         self.server = f"https://127.0.0.1:{self.apiserver_port}"
         self._start_apiserver(deadline=began + timeout)
         self.kubeconfig.write_text(
@@ -300,7 +301,7 @@ class ControlPlane:
 
     def _start_etcd(self, deadline: float) -> None:
         for _attempt in range(3):  # a free port can be taken between probe and bind
-            client, peer = _free_port(), _free_port()
+            client, peer = free_port(), free_port()
             self.etcd_url = f"http://127.0.0.1:{client}"
             peer_url = f"http://127.0.0.1:{peer}"
             self._etcd = _spawn(

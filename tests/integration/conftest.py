@@ -17,9 +17,7 @@ import pytest
 from tests.operator_proc import OperatorProcess
 from tests.runs import Runs
 from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import make_workspace, write_pixi_standin
-
-SAMPLE = "wt-sample-workflow"
+from wt_invokers.testing.workflows import SAMPLE_WORKFLOW, make_workspace, write_pixi_standin
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +106,7 @@ async def runs(kube_api: Any, namespace: str) -> Runs:
 def local_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A Local WorkflowRun spec for the sample workflow."""
     return {
-        "workflow": SAMPLE,
+        "workflow": SAMPLE_WORKFLOW,
         "invoker": "Local",
         "resultsUrl": "file:///tmp/wt-results/",
         "config": config or {},
@@ -119,7 +117,7 @@ def local_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
 def batch_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A CloudBatch WorkflowRun spec for the sample workflow."""
     return {
-        "workflow": SAMPLE,
+        "workflow": SAMPLE_WORKFLOW,
         "invoker": "CloudBatch",
         "resultsUrl": "gs://wt-test/runs/",
         "config": config or {},

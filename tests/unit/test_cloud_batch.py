@@ -37,8 +37,8 @@ from wt_invokers.cloud_batch import (
 )
 from wt_invokers.local import RUN_ID_ENV_VAR
 from wt_invokers.testing.batch_server import InProcessBatchServer
+from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
 
-SAMPLE = "wt-sample-workflow"
 IMAGE = "europe-docker.pkg.dev/wt/wf/sample:1.2.0"
 PARENT = "projects/wt-test/locations/us-central1"
 GCP_ENV = ("GOOGLE_CLOUD_PROJECT", "CLOUD_RUN_REGION", "BATCH_SERVICE_ACCOUNT")
@@ -73,7 +73,7 @@ async def make(batch_env: InProcessBatchServer) -> AsyncIterator[Make]:
     def factory(**kwargs: Any) -> CloudBatchInvoker:
         kwargs.setdefault("initial_backoff", 0.01)
         kwargs.setdefault("max_backoff", 0.05)
-        inv = CloudBatchInvoker(SAMPLE, **kwargs)
+        inv = CloudBatchInvoker(SAMPLE_WORKFLOW, **kwargs)
         made.append(inv)
         return inv
 
@@ -131,7 +131,7 @@ async def test_job_shape_is_what_batch_needs_and_nothing_of_the_operator_leaks(
     container = group.task_spec.runnables[0].container
     assert container.image_uri == IMAGE
     assert list(container.commands) == [
-        *["pixi", "run", "-e", "default", SAMPLE],
+        *["pixi", "run", "-e", "default", SAMPLE_WORKFLOW],
         *["run", "--config-json", '{"name":"demo","params":{"alpha":0.5,"items":[1,2]}}'],
         *["--execution-mode", "distributed", "--no-mock-io"],
         *["--otel-exporter", "otlp", "--otel-console-exporter-dst", "/tmp/otel.txt"],
@@ -200,7 +200,7 @@ async def test_missing_project_is_a_configuration_error_before_any_rpc(
 ) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
     with pytest.raises(InvokerConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
-        CloudBatchInvoker(SAMPLE)
+        CloudBatchInvoker(SAMPLE_WORKFLOW)
     assert batch_env.calls == {}
 
 
@@ -376,8 +376,8 @@ async def test_an_injected_client_is_shared_and_left_open(
 ) -> None:
     client = make_batch_client(batch_env.address)
     try:
-        a = CloudBatchInvoker(SAMPLE, client=client)
-        b = CloudBatchInvoker(SAMPLE, client=client)
+        a = CloudBatchInvoker(SAMPLE_WORKFLOW, client=client)
+        b = CloudBatchInvoker(SAMPLE_WORKFLOW, client=client)
         await submit(a, "run-a")
         await a.close()  # not a's to close
         await submit(b, "run-b")
@@ -426,7 +426,7 @@ def test_constructing_without_google_cloud_batch_names_the_extra(
     monkeypatch.delattr(google.cloud, "batch_v1", raising=False)
     monkeypatch.setitem(sys.modules, "google.cloud.batch_v1", None)  # import now fails
     with pytest.raises(ImportError, match=r"pip install 'wt-invokers\[gcp\]'"):
-        CloudBatchInvoker(SAMPLE, project_id="p")
+        CloudBatchInvoker(SAMPLE_WORKFLOW, project_id="p")
 
 
 def test_wt_invokers_imports_without_google_installed() -> None:
