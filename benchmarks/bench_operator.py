@@ -27,6 +27,8 @@ from benchmarks.bench_local import direct_exec_ms
 from tests.operator_proc import OperatorProcess
 from tests.runs import GROUP, PLURAL, VERSION, Runs
 from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
+from wt_operator.kube import Kube, RunRef
+from wt_operator.status import Reason, status_patch
 
 WRITE_VERBS = {"PATCH", "UPDATE", "DELETE", "POST", "CREATE", "APPLY"}
 
@@ -191,35 +193,55 @@ async def bench_local_path(
     }
 
 
+BATCH_SPEC: dict[str, Any] = {
+    "workflow": SAMPLE_WORKFLOW,
+    "invoker": "CloudBatch",
+    "resultsUrl": "gs://b/r",
+    "config": {},
+    "cloudBatch": {"image": "example.org/wf:1"},
+}
+CREATE_CONCURRENCY = 50
+
+
+def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
+    return {name: proc_cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_ms_per_run(
+    before: Mapping[str, float], pids: Mapping[str, int], runs_count: int
+) -> dict[str, float]:
+    """CPU milliseconds each process spent per run since ``before``."""
+    after = cpu_snapshot(pids)
+    return {name: (after[name] - before[name]) * 1000 / runs_count for name in pids}
+
+
 async def bench_batch_throughput(
     api: client.ApiClient,
     namespace: str,
     batch_server: Any,
     runs_count: int,
     window: float,
+    pids: Mapping[str, int],
 ) -> dict[str, Any]:
-    """Benchmark 3: create many CloudBatch runs at once, time until all are Submitted."""
+    """Benchmark 3: create many CloudBatch runs at once, time until all are Submitted.
+
+    ``pids`` names the processes whose CPU time per run is reported (the control plane,
+    the operator, this process as load generator and Batch server).
+    """
     runs = Runs(api, namespace)
     names = {f"batch-{i}" for i in range(runs_count)}
-    sem = asyncio.Semaphore(50)
+    sem = asyncio.Semaphore(CREATE_CONCURRENCY)
 
     async def create(name: str) -> None:
         async with sem:
-            await runs.create(
-                name,
-                {
-                    "workflow": SAMPLE_WORKFLOW,
-                    "invoker": "CloudBatch",
-                    "resultsUrl": "gs://b/r",
-                    "config": {},
-                    "cloudBatch": {"image": "example.org/wf:1"},
-                },
-            )
+            await runs.create(name, BATCH_SPEC)
 
+    cpu0 = cpu_snapshot(pids)
     t0 = time.monotonic()
     await asyncio.gather(*(create(n) for n in sorted(names)))
     created = time.monotonic()
     t1 = await wait_phases(api, namespace, names, {"Submitted", "Succeeded"}, 600)
+    cpu = cpu_ms_per_run(cpu0, pids, runs_count)
     calls_before = sum(batch_server.calls.values())
     await asyncio.sleep(window)
     calls_after = sum(batch_server.calls.values())
@@ -228,8 +250,68 @@ async def bench_batch_throughput(
         "create_seconds": created - t0,
         "all_submitted_seconds": t1 - t0,
         "runs_per_second": runs_count / (t1 - t0),
+        "cpu_ms_per_run": cpu,
         "jobs_created": batch_server.created_jobs,
         "batch_calls_per_run_per_min": (calls_after - calls_before) / runs_count * 60 / window,
+    }
+
+
+async def bench_api_ceiling(
+    api: client.ApiClient, namespace: str, runs_count: int, pids: Mapping[str, int]
+) -> dict[str, Any]:
+    """The same API requests per run as benchmark 3, from a bare client with no operator.
+
+    Per run: the create (as in benchmark 3), then the three writes the operator makes for
+    a Batch run: finalizer on, the ``Submitted`` status, its Event. The last two go
+    through the operator's own ``Kube`` class. No kopf, no watch, no Batch call: this
+    is what the control plane on this machine allows *any* operator that makes these
+    writes, so benchmark 3 is read against it.
+    """
+    custom = client.CustomObjectsApi(api)
+    kube = Kube(api)
+    sem = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with sem:
+            created = await Runs(api, namespace).create(f"ceiling-{i}", BATCH_SPEC)
+            meta = created["metadata"]
+            await custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                meta["name"],
+                {"metadata": {"finalizers": ["wt.dev/finalizer"]}},
+                _content_type="application/merge-patch+json",
+            )
+            ref = RunRef(namespace, meta["name"], meta["uid"], meta.get("generation"))
+            job = {
+                "jobName": f"projects/p/locations/r/jobs/wt-{i}",
+                "jobUid": "",
+                "state": "QUEUED",
+            }
+            await kube.patch_status(
+                ref,
+                status_patch(
+                    "Submitted",
+                    Reason.SUBMITTED,
+                    f"submitted Cloud Batch job {job['jobName']}",
+                    generation=ref.generation,
+                    cloudBatch=job,
+                    workflowRunId=meta["uid"],
+                ),
+            )
+            await kube.post_event(ref, reason=Reason.SUBMITTED, message="submitted")
+
+    cpu0 = cpu_snapshot(pids)
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(runs_count)))
+    seconds = time.monotonic() - t0
+    return {
+        "runs": runs_count,
+        "seconds": seconds,
+        "runs_per_second": runs_count / seconds,
+        "cpu_ms_per_run": cpu_ms_per_run(cpu0, pids, runs_count),
     }
 
 

@@ -271,6 +271,12 @@ class ControlPlane:
     def __post_init__(self) -> None:
         self.kubeconfig = self.data_dir / "admin.kubeconfig"
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the local etcd and kube-apiserver (none for an external cluster)."""
+        procs = {"kube-apiserver": self._apiserver, "etcd": self._etcd}
+        return {name: p.pid for name, p in procs.items() if p is not None and p.poll() is None}
+
     # ---------------------------------------------------------------- lifecycle
 
     @property

@@ -37,6 +37,9 @@ class OperatorProcess:
     standalone: bool = True
     priority: int | None = None
     extra_args: Sequence[str] = ()
+    verbose: bool = True
+    """``--verbose`` (kopf's decisions in the log) for tests; benchmarks run it as the chart
+    does by default, without."""
     proc: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
@@ -66,7 +69,7 @@ class OperatorProcess:
             raise RuntimeError("operator already running")
         self.health_port = free_port()
         self.metrics_port = free_port()
-        args = [sys.executable, "-m", "wt_operator", "--verbose"]
+        args = [sys.executable, "-m", "wt_operator", *(["--verbose"] if self.verbose else [])]
         for ns in self.namespaces:
             args += ["--namespace", ns]
         if self.standalone:

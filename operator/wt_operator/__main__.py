@@ -71,12 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     # (Secret reads included) at DEBUG, and the library's unmasked copy of workflow output
     # is redundant with the masked lines the runtime forwards.
     logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
+    # google-api-core's gRPC logging interceptor serialises every request and response
+    # to JSON when DEBUG is on (CreateJob carries the run's env, Secrets included), and
+    # that serialising was the operator's largest CPU cost under --verbose.
+    logging.getLogger("google").setLevel(logging.INFO)
     logging.getLogger("wt_invokers.local.output").setLevel(logging.CRITICAL)
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     registry = kopf.OperatorRegistry()
-    register(registry, config, metrics)
+    register(
+        registry,
+        config,
+        metrics,
+        namespaces=0 if args.all_namespaces else len(args.namespace or ()),
+    )
     priority = args.priority if args.priority is not None else random.randint(1, 2**30)
     kopf.run(
         registry=registry,

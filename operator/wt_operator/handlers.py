@@ -13,7 +13,15 @@ from typing import Any
 import kopf
 
 from wt_operator.config import OperatorConfig
-from wt_operator.kube import GROUP, PLURAL, VERSION, Kube, RunRef, load_api_client
+from wt_operator.kube import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Kube,
+    RunRef,
+    bounded_kopf_session,
+    load_api_client,
+)
 from wt_operator.metrics import Metrics
 from wt_operator.runner import Runtime
 from wt_operator.status import is_active
@@ -52,20 +60,34 @@ def _active(status: Any, **_: Any) -> bool:
     return is_active(status)
 
 
-def register(registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics) -> None:
-    """Register the operator's handlers into ``registry``."""
+def register(
+    registry: kopf.OperatorRegistry,
+    config: OperatorConfig,
+    metrics: Metrics,
+    *,
+    namespaces: int = 1,
+) -> None:
+    """Register the operator's handlers into ``registry``.
+
+    ``namespaces`` is how many namespaces kopf watches one by one (1 when cluster-wide):
+    each has a long-lived watch stream for WorkflowRuns and one for the peering object.
+    """
 
     @kopf.on.login(registry=registry)
     async def operator_login(**kwargs: Any) -> Any:
         # The same loader as our own API client (kubeconfig incl. exec plugins, or the
         # in-cluster ServiceAccount), so kopf and the runtime authenticate alike.
-        return await kopf.login_via_async_client(**kwargs)
+        info = await kopf.login_via_async_client(**kwargs)
+        if not isinstance(info, kopf.ConnectionInfo):
+            return info
+        return bounded_kopf_session(info, streams=2 * max(namespaces, 1) + 2)
 
     @kopf.on.startup(registry=registry)
     async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_settings(settings, config)
         api = await load_api_client()
         memo.runtime = Runtime(config, Kube(api, backoff_max=config.retry_backoff_max), metrics)
+        memo.runtime.preload_batch()
 
     @kopf.on.cleanup(registry=registry)
     async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
