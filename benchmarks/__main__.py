@@ -72,7 +72,10 @@ async def _operator_benches(plane: ControlPlane, tmp: Path, quick: bool) -> dict
         batch_runs = 200 if quick else 1000
         plane.create_namespace("ceiling")
         out["ceiling"] = await ops.bench_api_ceiling(
-            api, "ceiling", batch_runs, {**plane.pids, "load generator": os.getpid()}
+            api,
+            "ceiling",
+            batch_runs,
+            {**plane.pids, "load generator + Batch server": os.getpid()},
         )
         server.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
         batch_op = operator("batch").start()

@@ -19,7 +19,27 @@ from pathlib import Path
 
 from tests.kube import free_port
 
-__all__ = ["OperatorProcess"]
+__all__ = ["OperatorProcess", "tcp_connections_to"]
+
+
+def tcp_connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to local port ``port`` (from /proc)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                remote_port = int(cols[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and cols[3] == "01" and cols[9] in inodes:
+                    count += 1
+    return count
 
 
 @dataclasses.dataclass

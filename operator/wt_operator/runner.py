@@ -179,7 +179,7 @@ class _Run:
                     raise
                 self.rt.metrics.api_errors.labels(self.invoker).inc()
                 self.logger.warning(
-                    "%s failed transiently (%s); retrying in %.0fs", what, exc, delay
+                    "%s failed transiently (%s); retrying in %.1fs", what, exc, delay
                 )
             await self.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.rt.config.retry_backoff_max)

@@ -17,6 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.conftest import batch_spec, local_spec
+from tests.operator_proc import tcp_connections_to
 from tests.runs import Runs, condition
 from wt_invokers.testing.workflows import process_is_alive
 
@@ -268,6 +269,46 @@ async def test_batch_run_is_submitted_and_tracked_to_success(
     obj = await runs.wait_for("cloud", ["Succeeded"], timeout=30)
     assert obj["status"]["cloudBatch"]["state"] == "SUCCEEDED"
     assert batch_server.created_jobs == 1
+
+
+async def test_a_new_batch_job_is_first_polled_one_interval_after_its_submission(
+    start_operator: Any, runs: Runs, batch_server: Any
+) -> None:
+    # A job just created is QUEUED; asking Batch again at once would only cost a call.
+    start_operator(BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_BATCH_POLL_INTERVAL="3")
+    await runs.create("patient", batch_spec())
+    await runs.wait_for("patient", ["Submitted"])
+    submitted_at = asyncio.get_running_loop().time()
+    await asyncio.sleep(1.5)
+    assert batch_server.calls.get("GetJob", 0) == 0
+    while batch_server.calls.get("GetJob", 0) == 0:
+        assert asyncio.get_running_loop().time() - submitted_at < 10, "never polled"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_burst_of_runs_opens_a_bounded_number_of_api_connections(
+    start_operator: Any, runs: Runs, batch_server: Any, control_plane: Any
+) -> None:
+    # kopf's own HTTP session has no connection limit: 200 runs arriving at once made it
+    # open a TLS connection per finalizer patch. The operator gives kopf a bounded pool.
+    op = start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+    assert op.proc is not None
+    port = int(control_plane.server.rsplit(":", 1)[1])
+    names = [f"burst-{i}" for i in range(200)]
+    gate = asyncio.Semaphore(50)
+
+    async def create(name: str) -> None:
+        async with gate:
+            await runs.create(name, batch_spec())
+
+    await asyncio.gather(*(create(n) for n in names))
+    peak = 0
+    for name in names:
+        await runs.wait_for(name, ["Submitted"], timeout=60)
+        peak = max(peak, tcp_connections_to(op.proc.pid, port))
+    # kubernetes_asyncio's pool (100) + kopf's (32 + its watch streams).
+    assert 0 < peak <= 140
+    assert batch_server.created_jobs == len(names)
 
 
 async def test_operator_restart_adopts_the_batch_job_instead_of_resubmitting(
