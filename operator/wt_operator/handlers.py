@@ -60,6 +60,14 @@ def _active(status: Any, **_: Any) -> bool:
     return is_active(status)
 
 
+def _deleted_while_active(meta: Any, status: Any, **_: Any) -> bool:
+    return bool(
+        meta.get("deletionTimestamp")
+        and FINALIZER in (meta.get("finalizers") or ())
+        and is_active(status)
+    )
+
+
 def register(
     registry: kopf.OperatorRegistry,
     config: OperatorConfig,
@@ -129,3 +137,24 @@ def register(
         )
         runtime: Runtime = memo.runtime
         await runtime.reconcile(ref, dict(spec), dict(status), stopped, logger)
+
+    # A low-level handler: kopf stores nothing for it (no extra writes per run) and awaits
+    # it before it releases the finalizer in the same cycle.
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_deleted_while_active)
+    async def workflowrun_deleted(
+        *,
+        name: str,
+        namespace: str | None,
+        uid: str,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        ref = RunRef(
+            namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation")
+        )
+        runtime: Runtime = memo.runtime
+        await runtime.finalize_unowned(ref, dict(spec), dict(status), logger)

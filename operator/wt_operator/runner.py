@@ -60,6 +60,18 @@ class _StopRequested(Exception):
     """The daemon was asked to stop (deletion, operator exit) while waiting."""
 
 
+class _NeverStopped:
+    """The stop flag of work that no daemon owns (a run deleted while no operator ran)."""
+
+    reason = None
+
+    def __bool__(self) -> bool:
+        return False
+
+    async def wait(self, timeout: float | None = None) -> None:
+        await asyncio.Event().wait()
+
+
 def _mask(line: str, secrets: Iterable[str]) -> str:
     for value in secrets:
         line = line.replace(value, "***")
@@ -201,6 +213,8 @@ class Runtime:
         self.local_slots = asyncio.Semaphore(config.max_concurrent_local_runs)
         self._batch_client = batch_client
         self._background: set[asyncio.Task[Any]] = set()
+        self._live: set[str] = set()
+        """uids of the runs a daemon is reconciling in this process."""
 
     def spawn(self, aw: Awaitable[Any]) -> None:
         """Fire-and-forget (Events): keep a reference so the task is not collected early."""
@@ -244,6 +258,7 @@ class Runtime:
     ) -> None:
         """Drive one run until it is terminal, or until the daemon is stopped."""
         run = _Run(self, ref, status, stopped, logger, str(spec.get("invoker", "Local")))
+        self._live.add(ref.uid)
         try:
             try:
                 req = parse_spec(spec, uid=ref.uid)
@@ -258,6 +273,54 @@ class Runtime:
             logger.info("the WorkflowRun is gone; nothing left to do")
         except _StopRequested:
             logger.debug("stopped (%s)", stopped.reason)
+        finally:
+            self._live.discard(ref.uid)
+
+    async def finalize_unowned(
+        self,
+        ref: RunRef,
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        """Clean up after an active run deleted while no daemon of this process owned it.
+
+        kopf starts no daemon for an object already being deleted, so a run deleted while
+        no operator was running would lose its finalizer with nothing cleaned up: its
+        Batch job would keep running (and cost money), an orphaned local process would
+        live on. Here the job is deleted (by the name derived from the run id, in case a
+        create was in flight), stale local processes are killed, and the run is recorded
+        as Cancelled before kopf releases the finalizer.
+        """
+        if ref.uid in self._live:
+            return  # its daemon is being stopped and cleans up itself
+        run = _Run(self, ref, status, _NeverStopped(), logger, str(spec.get("invoker", "Local")))
+        fields: dict[str, Any] = {}
+        try:
+            req = parse_spec(spec, uid=ref.uid)
+            if req.invoker == "Local":
+                found = await kill_stale_processes(
+                    req.workflow_run_id, grace=self.config.kill_grace_seconds
+                )
+                done = "its process tree was killed" if found else "no process of it was left"
+            else:
+                invoker = self._batch_invoker(req)
+                job = dict(run.status.get("cloudBatch") or {})
+                name = str(job.get("jobName") or invoker.job_name_for(req.workflow_run_id))
+                await run.retrying("deleting the Batch job", lambda: invoker.delete_job(name))
+                done = "the Batch job was deleted"
+                fields = {"cloudBatch": {**job, "jobName": name, "state": "DELETED"}}
+        except InvalidSpecError as exc:
+            done = f"nothing was started (invalid spec: {exc})"
+        except Exception as exc:  # terminal (transient ones are retried): say so, then let go
+            done = f"cleaning up failed: {exc}"
+        try:
+            await run.fail(
+                Terminal(Reason.CANCELLED, f"deleted while no operator was reconciling it; {done}"),
+                **fields,
+            )
+        except RunGoneError:
+            logger.info("the WorkflowRun is gone; nothing left to do")
 
     # -- shared steps -----------------------------------------------------------------
 

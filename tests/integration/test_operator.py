@@ -139,6 +139,32 @@ async def test_delete_while_running_kills_the_tree_and_releases_the_finalizer(
     assert "Cancelled" in reasons
 
 
+async def test_local_run_deleted_while_the_operator_is_down_has_its_orphan_killed(
+    start_operator: Any, runs: Runs, tmp_path: Path
+) -> None:
+    # kopf starts no daemon for an object already being deleted; without the operator's
+    # own clean-up the finalizer would be released and the orphaned process left running.
+    op = start_operator()
+    pidfile = tmp_path / "grandchild.pid"
+    await runs.create(
+        "unwatched",
+        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
+    )
+    grandchild = int(await _wait_file(pidfile))
+    await runs.wait_for("unwatched", ["Running"])
+    op.kill9()
+    await runs.delete("unwatched")
+    await asyncio.sleep(1)
+    assert await runs.get("unwatched") is not None  # held by the finalizer
+    assert process_is_alive(grandchild)
+    op.start()
+    await runs.wait_gone("unwatched", timeout=30)
+    assert not process_is_alive(grandchild)
+    cancelled = [e for e in await runs.events("unwatched") if e.reason == "Cancelled"]
+    assert len(cancelled) == 1
+    assert "process tree was killed" in cancelled[0].message
+
+
 async def test_runs_beyond_the_concurrency_limit_queue(start_operator: Any, runs: Runs) -> None:
     start_operator(WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1")
     await runs.create("first", local_spec({"sleep": 3}))
@@ -353,6 +379,23 @@ async def test_deleting_a_submitted_batch_run_deletes_its_job(
     await runs.delete("drop")
     await runs.wait_gone("drop")
     assert job_name not in batch_server.jobs
+
+
+async def test_batch_run_deleted_while_the_operator_is_down_has_its_job_deleted(
+    start_operator: Any, runs: Runs, batch_server: Any
+) -> None:
+    op = start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+    await runs.create("left", batch_spec())
+    submitted = await runs.wait_for("left", ["Submitted"])
+    job_name = submitted["status"]["cloudBatch"]["jobName"]
+    op.kill9()
+    await runs.delete("left")
+    op.start()
+    await runs.wait_gone("left", timeout=30)
+    assert job_name not in batch_server.jobs  # not left running (and billing) in Batch
+    assert batch_server.created_jobs == 1
+    reasons = [e.reason for e in await runs.events("left")]
+    assert reasons.count("Cancelled") == 1
 
 
 async def test_metrics_count_runs_by_invoker_and_outcome(start_operator: Any, runs: Runs) -> None:
