@@ -376,3 +376,48 @@ async def test_delete_in_every_phase_cancels_and_leaves_nothing_behind(
     assert reasons["Cancelled"] == 3
     assert not process_is_alive(grandchild)
     assert job not in batch_server.jobs
+
+
+async def test_delete_in_every_phase_while_the_operator_is_down_leaves_nothing_behind(
+    start_operator: Any, runs: Runs, batch_server: Any, tmp_path: Path, tally: Tally
+) -> None:
+    # kopf starts no daemon for an object already being deleted: the operator must still
+    # delete the Batch job and kill orphaned processes before the finalizer goes.
+    op = start_operator(
+        BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1"
+    )
+    pidfile = tmp_path / "child.pid"
+    await runs.create(
+        "running",
+        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
+    )
+    await runs.wait_for("running", ["Running"])
+    await runs.create("queued", local_spec({"sleep": 1}))
+    await runs.wait_for("queued", ["Queued"])
+    await runs.create("submitted", batch_spec())
+    submitted = await runs.wait_for("submitted", ["Submitted"])
+    job = submitted["status"]["cloudBatch"]["jobName"]
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        await asyncio.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    op.kill9()
+    # Created and deleted while no operator runs: Pending, with a finalizer only if one
+    # was added, so it may go at once; either way it must not linger.
+    await runs.create("pending", batch_spec())
+    names = ("queued", "running", "submitted", "pending")
+    for name in names:
+        await runs.delete(name)
+    assert process_is_alive(grandchild)
+    op.start()
+    for name in names:
+        await runs.wait_gone(name, timeout=30)
+    tally.runs += len(names)
+    reasons = Counter(e.reason for e in await runs.events())
+    assert reasons["Cancelled"] == 3  # the Pending one never had a finalizer to hold it
+    if process_is_alive(grandchild):
+        tally.stuck += 1
+    assert not process_is_alive(grandchild)
+    assert job not in batch_server.jobs
+    assert batch_server.created_jobs == 1
