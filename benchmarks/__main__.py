@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ from wt_invokers.testing.workflows import make_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+ROUNDS = 2
 
 
 def _row(name: str, value: str, target: str, ok: bool | None) -> str:
@@ -69,29 +71,42 @@ async def _operator_benches(plane: ControlPlane, tmp: Path, quick: bool) -> dict
             api, "local-path", plane.metrics_text, workspace, 20 if quick else 100, tmp
         )
 
+        # Benchmark 3 against its ceiling, alternating, twice: on two shared cores one
+        # burst varies by ±20 %, so the table shows both rounds and the ratio of the means.
         batch_runs = 200 if quick else 1000
-        plane.create_namespace("ceiling")
-        out["ceiling"] = await ops.bench_api_ceiling(
-            api,
-            "ceiling",
-            batch_runs,
-            {**plane.pids, "load generator + Batch server": os.getpid()},
-        )
         server.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
-        batch_op = operator("batch").start()
-        assert batch_op.proc is not None
-        out["batch"] = await ops.bench_batch_throughput(
-            api,
-            "batch",
-            server,
-            batch_runs,
-            window=10.0 if quick else 30.0,
-            pids={
-                **plane.pids,
-                "operator": batch_op.proc.pid,
-                "load generator + Batch server": os.getpid(),
-            },
-        )
+        ceilings: list[dict[str, Any]] = []
+        batches: list[dict[str, Any]] = []
+        for k in range(ROUNDS):
+            plane.create_namespace(f"ceiling-{k}")
+            ceilings.append(
+                await ops.bench_api_ceiling(
+                    api,
+                    f"ceiling-{k}",
+                    batch_runs,
+                    {**plane.pids, "load generator + Batch server": os.getpid()},
+                )
+            )
+            batch_op = operator(f"batch-{k}").start()
+            assert batch_op.proc is not None
+            batches.append(
+                await ops.bench_batch_throughput(
+                    api,
+                    f"batch-{k}",
+                    server,
+                    batch_runs,
+                    # Polling is counted once, after the last round.
+                    window=(10.0 if quick else 30.0) if k == ROUNDS - 1 else 0.0,
+                    pids={
+                        **plane.pids,
+                        "operator": batch_op.proc.pid,
+                        "load generator + Batch server": os.getpid(),
+                    },
+                )
+            )
+            # Its tracked jobs would otherwise poll Batch through the later benchmarks.
+            await asyncio.to_thread(batch_op.stop)
+        out["ceiling_rounds"], out["batch_rounds"] = ceilings, batches
 
         server.lifecycle = []
         out["scale"] = await ops.bench_scale(
@@ -116,7 +131,7 @@ async def _operator_benches(plane: ControlPlane, tmp: Path, quick: bool) -> dict
 
 
 def operator_table(r: dict[str, Any]) -> str:
-    lp, b, sc, cc = r["local_path"], r["batch"], r["scale"], r["concurrency"]
+    lp, sc, cc = r["local_path"], r["scale"], r["concurrency"]
     rows = ["| measurement | value | target | |", "| --- | ---: | ---: | :---: |"]
     rows.append(
         _row(
@@ -143,53 +158,57 @@ def operator_table(r: dict[str, Any]) -> str:
         )
     )
     rows.append(_row("operator overhead p95", f"{lp['overhead_p95_ms']:.0f} ms", "", None))
+    batches, ceilings = r["batch_rounds"], r["ceiling_rounds"]
+    rate = statistics.mean(x["runs_per_second"] for x in batches)
+    ceiling = statistics.mean(x["runs_per_second"] for x in ceilings)
     rows.append(
         _row(
-            f"Batch: {b['runs']} runs created at once → all Submitted",
-            f"{b['runs_per_second']:.0f} runs/s ({b['all_submitted_seconds']:.1f} s)",
+            f"Batch: {batches[0]['runs']} runs created at once → all Submitted "
+            f"({len(batches)} rounds)",
+            " / ".join(f"{x['runs_per_second']:.0f}" for x in batches) + " runs/s",
             "≥ 100 runs/s",
-            b["runs_per_second"] >= 100,
+            rate >= 100,
         )
     )
-    ceiling = r["ceiling"]
     rows.append(
         _row(
             "… ceiling: the same 4 requests per run from a bare client, no operator",
-            f"{ceiling['runs_per_second']:.0f} runs/s",
+            " / ".join(f"{x['runs_per_second']:.0f}" for x in ceilings) + " runs/s",
             "",
             None,
         )
     )
     rows.append(
-        _row(
-            "… operator's throughput / ceiling",
-            f"{b['runs_per_second'] / ceiling['runs_per_second']:.2f}",
-            "",
-            None,
-        )
+        _row("… operator's throughput / ceiling (means)", f"{rate / ceiling:.2f}", "", None)
     )
-    for name, ms in b["cpu_ms_per_run"].items():
+    for name in batches[0]["cpu_ms_per_run"]:
+        with_op = statistics.mean(x["cpu_ms_per_run"][name] for x in batches)
+        bare = (
+            f"{statistics.mean(x['cpu_ms_per_run'][name] for x in ceilings):.1f} ms"
+            if name in ceilings[0]["cpu_ms_per_run"]
+            else "—"
+        )
         rows.append(
             _row(
-                f"… CPU per run: {name} (ceiling run: "
-                f"{ceiling['cpu_ms_per_run'].get(name, 0.0):.1f} ms)",
-                f"{ms:.1f} ms",
+                f"… CPU per run, {name}: with the operator (bare client)",
+                f"{with_op:.1f} ms ({bare})",
                 "",
                 None,
             )
         )
+    last = batches[-1]
     rows.append(
         _row(
-            "Batch jobs created",
-            str(b["jobs_created"]),
-            f"= {b['runs']}",
-            b["jobs_created"] == b["runs"],
+            "Batch jobs created, each round",
+            " / ".join(str(x["jobs_created"]) for x in batches),
+            f"= {last['runs']}",
+            all(x["jobs_created"] == x["runs"] for x in batches),
         )
     )
     rows.append(
         _row(
             "Batch API calls per run per minute (30 s polling)",
-            f"{b['batch_calls_per_run_per_min']:.2f}",
+            f"{last['batch_calls_per_run_per_min']:.2f}",
             "",
             None,
         )
