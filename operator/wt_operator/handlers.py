@@ -60,6 +60,11 @@ def _active(status: Any, **_: Any) -> bool:
     return is_active(status)
 
 
+def _run_ref(name: str, namespace: str | None, uid: str, meta: kopf.Meta) -> RunRef:
+    # WorkflowRuns are namespaced, so kopf always passes a namespace.
+    return RunRef(namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation"))
+
+
 def _deleted_while_active(meta: Any, status: Any, **_: Any) -> bool:
     return bool(
         meta.get("deletionTimestamp")
@@ -131,10 +136,7 @@ def register(
         memo: Any,
         **_: Any,
     ) -> None:
-        # WorkflowRuns are namespaced, so kopf always passes one.
-        ref = RunRef(
-            namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation")
-        )
+        ref = _run_ref(name, namespace, uid, meta)
         runtime: Runtime = memo.runtime
         await runtime.reconcile(ref, dict(spec), dict(status), stopped, logger)
 
@@ -153,8 +155,6 @@ def register(
         memo: Any,
         **_: Any,
     ) -> None:
-        ref = RunRef(
-            namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation")
-        )
+        ref = _run_ref(name, namespace, uid, meta)
         runtime: Runtime = memo.runtime
         await runtime.finalize_unowned(ref, dict(spec), dict(status), logger)

@@ -19,7 +19,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.chaos.conftest import Tally
-from tests.integration.conftest import batch_spec, local_spec
+from tests.integration.conftest import batch_spec, create_tree, local_spec
 from tests.runs import TERMINAL, Runs, condition
 from wt_invokers.testing.workflows import process_is_alive
 
@@ -345,28 +345,25 @@ async def test_secret_values_appear_nowhere_after_a_busy_run(
     assert any("***" in h for h in haystacks)  # it was printed, and masked
 
 
+async def _running_queued_submitted(runs: Runs, tmp_path: Path) -> tuple[int, str]:
+    """Runs "running" (Local, with a grandchild), "queued" (Local, behind a limit of 1) and
+    "submitted" (CloudBatch); returns the grandchild's pid and the Batch job's name."""
+    grandchild = await create_tree(runs, "running", tmp_path / "child.pid")
+    await runs.wait_for("running", ["Running"])
+    await runs.create("queued", local_spec({"sleep": 1}))
+    await runs.wait_for("queued", ["Queued"])
+    await runs.create("submitted", batch_spec())
+    submitted = await runs.wait_for("submitted", ["Submitted"])
+    return grandchild, str(submitted["status"]["cloudBatch"]["jobName"])
+
+
 async def test_delete_in_every_phase_cancels_and_leaves_nothing_behind(
     start_operator: Any, runs: Runs, batch_server: Any, tmp_path: Path, tally: Tally
 ) -> None:
     start_operator(
         BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1"
     )
-    pidfile = tmp_path / "child.pid"
-    await runs.create(
-        "running",
-        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
-    )
-    await runs.wait_for("running", ["Running"])
-    await runs.create("queued", local_spec({"sleep": 1}))
-    await runs.wait_for("queued", ["Queued"])
-    await runs.create("submitted", batch_spec())
-    submitted = await runs.wait_for("submitted", ["Submitted"])
-    job = submitted["status"]["cloudBatch"]["jobName"]
-    for _ in range(100):
-        if pidfile.exists() and pidfile.read_text().strip():
-            break
-        await asyncio.sleep(0.1)
-    grandchild = int(pidfile.read_text())
+    grandchild, job = await _running_queued_submitted(runs, tmp_path)
     for name in ("queued", "running", "submitted"):
         await runs.delete(name)
     for name in ("queued", "running", "submitted"):
@@ -386,22 +383,7 @@ async def test_delete_in_every_phase_while_the_operator_is_down_leaves_nothing_b
     op = start_operator(
         BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1"
     )
-    pidfile = tmp_path / "child.pid"
-    await runs.create(
-        "running",
-        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
-    )
-    await runs.wait_for("running", ["Running"])
-    await runs.create("queued", local_spec({"sleep": 1}))
-    await runs.wait_for("queued", ["Queued"])
-    await runs.create("submitted", batch_spec())
-    submitted = await runs.wait_for("submitted", ["Submitted"])
-    job = submitted["status"]["cloudBatch"]["jobName"]
-    for _ in range(100):
-        if pidfile.exists() and pidfile.read_text().strip():
-            break
-        await asyncio.sleep(0.1)
-    grandchild = int(pidfile.read_text())
+    grandchild, job = await _running_queued_submitted(runs, tmp_path)
     op.kill9()
     # Created and deleted while no operator runs: Pending, with a finalizer only if one
     # was added, so it may go at once; either way it must not linger.

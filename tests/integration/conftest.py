@@ -8,6 +8,7 @@ client). Everything else — API server, etcd, conda environment, processes — 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,27 @@ def batch_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
         "cloudBatch": {"image": "europe-docker.pkg.dev/wt/wf/sample:1.2.0"},
         **extra,
     }
+
+
+async def wait_file(path: Path, timeout: float = 30) -> str:
+    """The stripped text of ``path`` once something has written it."""
+    for _ in range(int(timeout * 10)):
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never written")
+
+
+async def create_tree(runs: Runs, name: str, pidfile: Path, **extra: Any) -> int:
+    """Create a Local run whose workflow sleeps 120 s beside a grandchild sleeping 300 s.
+
+    Returns the grandchild's pid once the workflow has written it to ``pidfile``: the
+    process a cancel, a deadline or a lost operator must not leave behind.
+    """
+    await runs.create(
+        name,
+        local_spec(
+            {"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}, **extra
+        ),
+    )
+    return int(await wait_file(pidfile))

@@ -16,20 +16,12 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import batch_spec, local_spec
+from tests.integration.conftest import batch_spec, create_tree, local_spec, wait_file
 from tests.operator_proc import tcp_connections_to
 from tests.runs import Runs, condition
 from wt_invokers.testing.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def _wait_file(path: Path, timeout: float = 30) -> str:
-    for _ in range(int(timeout * 10)):
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} never written")
 
 
 async def test_local_run_succeeds_and_kubectl_wait_returns(
@@ -100,15 +92,9 @@ async def test_deadline_kills_the_whole_process_tree(
     start_operator: Any, runs: Runs, tmp_path: Path
 ) -> None:
     start_operator()
-    pidfile = tmp_path / "grandchild.pid"
-    await runs.create(
-        "slow",
-        local_spec(
-            {"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)},
-            activeDeadlineSeconds=3,
-        ),
+    grandchild = await create_tree(
+        runs, "slow", tmp_path / "grandchild.pid", activeDeadlineSeconds=3
     )
-    grandchild = int(await _wait_file(pidfile))
     assert process_is_alive(grandchild)
     obj = await runs.wait_for("slow", ["Failed"], timeout=30)
     assert condition(obj, "Succeeded")["reason"] == "DeadlineExceeded"
@@ -124,12 +110,7 @@ async def test_delete_while_running_kills_the_tree_and_releases_the_finalizer(
     start_operator: Any, runs: Runs, tmp_path: Path
 ) -> None:
     start_operator()
-    pidfile = tmp_path / "grandchild.pid"
-    await runs.create(
-        "doomed",
-        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
-    )
-    grandchild = int(await _wait_file(pidfile))
+    grandchild = await create_tree(runs, "doomed", tmp_path / "grandchild.pid")
     running = await runs.wait_for("doomed", ["Running"])
     assert "wt.dev/finalizer" in running["metadata"]["finalizers"]
     await runs.delete("doomed")
@@ -145,12 +126,7 @@ async def test_local_run_deleted_while_the_operator_is_down_has_its_orphan_kille
     # kopf starts no daemon for an object already being deleted; without the operator's
     # own clean-up the finalizer would be released and the orphaned process left running.
     op = start_operator()
-    pidfile = tmp_path / "grandchild.pid"
-    await runs.create(
-        "unwatched",
-        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
-    )
-    grandchild = int(await _wait_file(pidfile))
+    grandchild = await create_tree(runs, "unwatched", tmp_path / "grandchild.pid")
     await runs.wait_for("unwatched", ["Running"])
     op.kill9()
     await runs.delete("unwatched")
@@ -183,12 +159,7 @@ async def test_operator_killed_mid_run_marks_it_invoker_lost_and_reaps_the_orpha
     start_operator: Any, runs: Runs, tmp_path: Path
 ) -> None:
     op = start_operator()
-    pidfile = tmp_path / "grandchild.pid"
-    await runs.create(
-        "orphan",
-        local_spec({"sleep": 120, "grandchild_sleep": 300, "grandchild_pid_file": str(pidfile)}),
-    )
-    grandchild = int(await _wait_file(pidfile))
+    grandchild = await create_tree(runs, "orphan", tmp_path / "grandchild.pid")
     await runs.wait_for("orphan", ["Running"])
     op.kill9()
     assert process_is_alive(grandchild)  # kill -9 leaves the workflow behind …
@@ -248,7 +219,7 @@ async def test_secret_values_never_reach_status_events_or_logs(
     await runs.create("secretive", spec)
     obj = await runs.wait_for("secretive", ["Failed"])
     # The workflow did get the value …
-    assert secret_value in await _wait_file(envfile)
+    assert secret_value in await wait_file(envfile)
     # … but it is masked everywhere the operator writes, even though the workflow printed it.
     assert secret_value not in str(obj)
     assert "***" in obj["status"]["message"]
