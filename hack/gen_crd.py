@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from wt_operator import reserved_env
+
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "wt.dev_workflowruns.yaml"
 
@@ -58,7 +60,9 @@ ENV_VAR = obj(
     "from Secrets are resolved when the run starts and never written to status, events or logs.",
     {
         "name": s(
-            "Name of the variable.",
+            "Name of the variable. Names that loaders, shells or interpreters read as code or "
+            "as a code search path (LD_*, PYTHON*, PATH, BASH_ENV, …) and the names the "
+            "operator sets itself (WT_*, PIXI_*, CONDA_*, …) are refused.",
             minLength=1,
             maxLength=256,
             pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
@@ -67,13 +71,27 @@ ENV_VAR = obj(
             "Literal value (at most 32 KiB; larger data belongs in the config).", maxLength=32768
         ),
         "valueFrom": obj(
-            "Take the value from a Secret or ConfigMap key instead of a literal.",
-            {"secretKeyRef": key_ref("Secret"), "configMapKeyRef": key_ref("ConfigMap")},
+            "Take the value from a Secret or ConfigMap key, or (CloudBatch only) from a "
+            "Google Secret Manager secret version, instead of a literal.",
+            {
+                "secretKeyRef": key_ref("Secret"),
+                "configMapKeyRef": key_ref("ConfigMap"),
+                "gcpSecretVersion": s(
+                    "A Secret Manager secret version, projects/P/secrets/S/versions/V "
+                    "(CloudBatch only). Batch resolves it on the VM: the value never passes "
+                    "through the operator or the job definition.",
+                    maxLength=512,
+                    pattern=r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$",
+                ),
+            },
             **{
                 "x-kubernetes-validations": [
                     {
-                        "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
-                        "message": "valueFrom needs exactly one of secretKeyRef or configMapKeyRef",
+                        "rule": "(has(self.secretKeyRef) ? 1 : 0) + "
+                        "(has(self.configMapKeyRef) ? 1 : 0) + "
+                        "(has(self.gcpSecretVersion) ? 1 : 0) == 1",
+                        "message": "valueFrom needs exactly one of secretKeyRef, "
+                        "configMapKeyRef or gcpSecretVersion",
                     }
                 ]
             },
@@ -85,7 +103,8 @@ ENV_VAR = obj(
             {
                 "rule": "!(has(self.value) && has(self.valueFrom))",
                 "message": "set value or valueFrom, not both",
-            }
+            },
+            reserved_env.cel_rule(),
         ]
     },
 )
@@ -104,8 +123,9 @@ SPEC = obj(
             enum=["Local", "CloudBatch"],
         ),
         "workflowRunId": s(
-            "Identifier passed to the workflow and used to derive the Batch "
-            "job id; defaults to metadata.uid.",
+            "The run id the workflow is told (--config run id, WT_INVOKERS__RUN_ID); "
+            "defaults to metadata.uid. It does not identify the run: the Batch job and "
+            "the local processes belong to metadata.uid, so a copied manifest is a new run.",
             maxLength=128,
             pattern=r"^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$",
         ),
@@ -131,13 +151,34 @@ SPEC = obj(
         ),
         "mockIo": b("Run with mocked inputs and outputs (--mock-io).", default=False),
         "otel": obj(
-            "OpenTelemetry export settings passed to the workflow.",
+            "OpenTelemetry export settings passed to the workflow. The workflow also gets a "
+            "W3C TRACEPARENT whose trace id is the run's uid, so its spans form one trace.",
             {
-                "exporter": s("Exporter to use (--otel-exporter).", enum=["console", "gcp"]),
+                "exporter": s(
+                    "Exporter to use (--otel-exporter): console, gcp (Cloud Trace) or otlp "
+                    "(an OpenTelemetry collector at endpoint).",
+                    enum=["console", "gcp", "otlp"],
+                ),
                 "consoleExporterDst": s(
                     "Where the console exporter writes (--otel-console-exporter-dst).",
                     enum=["stdout", "file"],
                 ),
+                "endpoint": s(
+                    "OTLP endpoint URL (exporter otlp), e.g. http://otel-collector.obs:4317; "
+                    "passed as OTEL_EXPORTER_OTLP_ENDPOINT.",
+                    maxLength=1024,
+                    pattern=r"^https?://\S+$",
+                ),
+            },
+            **{
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "has(self.endpoint) == (has(self.exporter) && "
+                        "self.exporter == 'otlp')",
+                        "message": "otel.endpoint is required with exporter otlp and "
+                        "only allowed with it",
+                    }
+                ]
             },
         ),
         "env": {
@@ -151,6 +192,13 @@ SPEC = obj(
         "lithopsConfig": free(
             "Lithops configuration for workflows that fan out with Lithops; "
             "passed as a file named by LITHOPS_CONFIG_FILE."
+        ),
+        "ttlSecondsAfterFinished": i(
+            "Delete the run this many seconds after it finished (counted from "
+            "status.completionTime), as for Jobs; 0 deletes it at once. Unset: the "
+            "operator's default (WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED), else kept forever.",
+            minimum=0,
+            maximum=31536000,
         ),
         "activeDeadlineSeconds": i(
             "Wall-clock limit counted from status.startTime; when "
@@ -237,6 +285,12 @@ SPEC = obj(
                 "rule": "!(has(self.config) && has(self.configFrom))",
                 "message": "set config or configFrom, not both",
             },
+            {
+                "rule": "self.invoker == 'CloudBatch' || !has(self.env) || !self.env.exists(e, "
+                "has(e.valueFrom) && has(e.valueFrom.gcpSecretVersion))",
+                "message": "valueFrom.gcpSecretVersion works only with invoker CloudBatch "
+                "(Batch resolves it); use secretKeyRef for Local runs",
+            },
         ]
     },
 )
@@ -259,6 +313,7 @@ CONDITION = obj(
 # (Flux) would otherwise call a status-less object Current, i.e. healthy.
 STATUS_DEFAULT = {
     "phase": "Pending",
+    "reason": "Pending",
     "message": "waiting for the operator",
     "conditions": [
         {
@@ -291,10 +346,20 @@ STATUS = obj(
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],
         },
+        "reason": s(
+            "CamelCase reason of the last transition (the Succeeded condition's reason): "
+            "Queued, Running, Submitted, Succeeded, Failed, DeadlineExceeded, Cancelled, "
+            "Cancelling, InvokerLost, NotInstalled, InvalidSpec, SubmissionRejected, "
+            "PolicyDenied, StartFailed, JobConflict."
+        ),
         "observedGeneration": i("metadata.generation the status reflects."),
         "workflowRunId": s("The run id passed to the workflow (spec.workflowRunId or the uid)."),
+        "traceId": s(
+            "W3C trace id of the run (its uid without dashes): the workflow's spans carry it."
+        ),
         "startTime": s("When the operator started handling the run.", format="date-time"),
         "completionTime": s("When the run reached a terminal phase.", format="date-time"),
+        "duration": s("completionTime - startTime of a finished run, e.g. 1m23s."),
         "exitCode": i("Exit code of the local workflow process (128+N for signal N)."),
         "result": s(
             "Short outcome for kubectl get: the exit code (Local) or the Batch job id (CloudBatch)."
@@ -304,7 +369,12 @@ STATUS = obj(
             {
                 "jobName": s("Full job name, projects/…/locations/…/jobs/…"),
                 "jobUid": s("The job's uid assigned by Batch."),
-                "state": s("The job's state as Batch reports it (QUEUED … SUCCEEDED/FAILED)."),
+                "state": s(
+                    "The job's state as Batch reports it (QUEUED … SUCCEEDED/FAILED), or "
+                    "DELETED once the operator deleted it."
+                ),
+                "logsUrl": s("Cloud Console link to the job's logs."),
+                "logsQuery": s("Cloud Logging query selecting the job's log entries."),
             },
         ),
         "message": s("Human summary; on a local failure, the tail of the workflow's output."),
@@ -337,10 +407,18 @@ def build() -> dict[str, Any]:
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
                         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
                         {"name": "Invoker", "type": "string", "jsonPath": ".spec.invoker"},
                         {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflow"},
                         {"name": "Exit/Job", "type": "string", "jsonPath": ".status.result"},
+                        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {
+                            "name": "Message",
+                            "type": "string",
+                            "jsonPath": ".status.message",
+                            "priority": 1,
+                        },
                     ],
                     "schema": {
                         "openAPIV3Schema": obj(

@@ -1,0 +1,173 @@
+"""The WorkflowRun API as Python sees it: names, phases, reasons and payload shapes.
+
+Exists so every module (the operator, the kubectl plugin, tests, benchmarks)
+spells the API the same way: one place for the group/version/plural, the
+finalizer and label keys, the name of a run's log ConfigMap, and ``TypedDict``
+shapes of the raw ``spec``/``status`` dictionaries the API server sends.
+
+Import-light on purpose (standard library only): the kubectl plugin imports it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal, NotRequired, TypedDict
+
+__all__ = [
+    "ACTIVE_PHASES",
+    "ANNOTATION_LOG_BYTES",
+    "ANNOTATION_LOG_COMPLETE",
+    "ANNOTATION_LOG_TRUNCATED",
+    "ANNOTATION_RERUN_OF",
+    "API_VERSION",
+    "FINALIZER",
+    "GROUP",
+    "KIND",
+    "LABEL_RUN_NAME",
+    "LABEL_RUN_UID",
+    "LOG_KEY",
+    "PLURAL",
+    "TERMINAL_PHASES",
+    "VERSION",
+    "CloudBatchStatus",
+    "ConditionDict",
+    "EnvVarDict",
+    "KeyRefDict",
+    "Phase",
+    "Reason",
+    "RunStatus",
+    "log_configmap_name",
+]
+
+GROUP = "wt.dev"
+VERSION = "v1alpha1"
+PLURAL = "workflowruns"
+KIND = "WorkflowRun"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+FINALIZER = "wt.dev/finalizer"
+"""Held while a run is active, so deleting it first stops its process tree or Batch job."""
+
+LABEL_RUN_UID = "wt.dev/run-uid"
+"""On objects the operator creates for a run (its log ConfigMap): the run's metadata.uid."""
+LABEL_RUN_NAME = "wt.dev/run-name"
+"""On objects the operator creates for a run: the run's name (cut to 63 characters)."""
+
+ANNOTATION_RERUN_OF = "wt.dev/rerun-of"
+"""Set by ``kubectl wt rerun`` on the new run: the name of the run it repeats."""
+
+LOG_KEY = "output"
+"""Key of a log ConfigMap holding the run's (masked) output."""
+ANNOTATION_LOG_COMPLETE = "wt.dev/log-complete"
+"""``"true"`` once the run ended and its log will not change any more."""
+ANNOTATION_LOG_BYTES = "wt.dev/log-bytes"
+"""How many bytes of output the workflow wrote in all (more than stored when truncated)."""
+ANNOTATION_LOG_TRUNCATED = "wt.dev/log-truncated"
+"""``"true"`` when the middle of the output was cut to respect the size limit."""
+
+
+def log_configmap_name(uid: str) -> str:
+    """Name of the ConfigMap (in the run's namespace) holding a Local run's output.
+
+    Derived from the uid, not the name: a run created under a recycled name can
+    never meet its predecessor's log.
+    """
+    return f"wt-log-{uid}"
+
+
+class Phase(enum.StrEnum):
+    """``status.phase``: Pending → (Queued →) Running / Submitted → a terminal phase."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUBMITTED = "Submitted"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING, Phase.SUBMITTED})
+
+
+class Reason(enum.StrEnum):
+    """``status.reason`` and the reason of the ``Succeeded`` condition."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUBMITTED = "Submitted"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    """The workflow ran and exited non-zero (Local) or its job failed (CloudBatch)."""
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    CANCELLED = "Cancelled"
+    CANCELLING = "Cancelling"
+    """Deleted; stopping the process tree or deleting the Batch job has not succeeded yet."""
+    INVOKER_LOST = "InvokerLost"
+    """The process died with an operator, or the Batch job vanished."""
+    NOT_INSTALLED = "NotInstalled"
+    INVALID_SPEC = "InvalidSpec"
+    SUBMISSION_REJECTED = "SubmissionRejected"
+    POLICY_DENIED = "PolicyDenied"
+    """The cluster admin's policy forbids this run (Batch project/account/image, Local off, …)."""
+    START_FAILED = "StartFailed"
+    """Preparing or starting the workflow failed (exec error, results directory, …)."""
+    JOB_CONFLICT = "JobConflict"
+    """A Batch job with this run's id exists but belongs to another run."""
+
+
+class KeyRefDict(TypedDict):
+    name: str
+    key: str
+    optional: NotRequired[bool]
+
+
+class ValueFromDict(TypedDict, total=False):
+    secretKeyRef: KeyRefDict
+    configMapKeyRef: KeyRefDict
+    gcpSecretVersion: str
+
+
+class EnvVarDict(TypedDict):
+    name: str
+    value: NotRequired[str]
+    valueFrom: NotRequired[ValueFromDict]
+
+
+class ConditionDict(TypedDict):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str
+    lastTransitionTime: str
+    observedGeneration: NotRequired[int]
+
+
+class CloudBatchStatus(TypedDict, total=False):
+    """``status.cloudBatch``: the run's Batch job."""
+
+    jobName: str
+    jobUid: str
+    state: str
+    logsUrl: str
+    logsQuery: str
+
+
+class RunStatus(TypedDict, total=False):
+    """``status`` of a WorkflowRun, as the operator writes it (merge patches of it, too)."""
+
+    phase: str
+    reason: str
+    message: str
+    conditions: list[ConditionDict]
+    observedGeneration: int
+    workflowRunId: str
+    traceId: str
+    startTime: str
+    completionTime: str
+    duration: str
+    exitCode: int
+    result: str
+    cloudBatch: CloudBatchStatus
