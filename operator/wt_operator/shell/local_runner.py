@@ -61,14 +61,23 @@ class LocalRunner:
             logger=logging.LoggerAdapter(self.output_logger, ctx.log_fields),
         )
         invoker = self.invokers.local(req, line_callback=runlog.line)
-        invocation = await self._prepare(ctx, req, invoker)
-        if invocation is None:
+        try:
+            installed = await invoker.is_installed()
+        except Exception as exc:
+            await ctx.fail(exc)
             return
-        runlog.masker = ctx.masker
+        if not installed:  # said at once, not after a wait in the queue
+            await ctx.record(local.not_installed(req, self.invokers.workspace))
+            return
         if not await self._take_slot(ctx, req):
             return
         try:
-            await self._execute(ctx, req, invoker, invocation, runlog)
+            # References are read when the run starts, not when it was queued: a Secret
+            # rotated meanwhile is read fresh.
+            invocation = await self._prepare(ctx, req)
+            if invocation is not None:
+                runlog.masker = ctx.masker
+                await self._execute(ctx, req, invoker, invocation, runlog)
         finally:
             self.slots.release()
 
@@ -77,14 +86,9 @@ class LocalRunner:
         killed = await self.invokers.kill_stale(ctx.ref.uid)
         await ctx.record(local.lost(killed))
 
-    async def _prepare(
-        self, ctx: RunContext, req: RunRequest, invoker: LocalInvoker
-    ) -> Invocation | None:
+    async def _prepare(self, ctx: RunContext, req: RunRequest) -> Invocation | None:
         """The run's Invocation, or None once a terminal outcome is recorded."""
         try:
-            if not await invoker.is_installed():
-                await ctx.record(local.not_installed(req, self.invokers.workspace))
-                return None
             resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
         except Exception as exc:
             await ctx.fail(exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -127,7 +128,7 @@ class RunContext:
     async def record(self, t: Transition) -> None:
         """Write ``t`` as the run's status, post its Event, log and count it."""
         if self.masker:
-            t = Transition(**{**t.__dict__, "message": self.masker.mask(t.message)})
+            t = dataclasses.replace(t, message=self.masker.mask(t.message))
         patch = status_patch(
             t,
             previous=self.status,
