@@ -24,11 +24,11 @@ from kubernetes_asyncio import client, watch
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bench_local import direct_exec_ms
-from tests.operator_proc import OperatorProcess
-from tests.runs import GROUP, PLURAL, VERSION, Runs
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
+from wt_envtest import OperatorProcess, Runs
+from wt_operator.api import GROUP, PLURAL, VERSION
 from wt_operator.kube import Kube, RunRef
 from wt_operator.status import Reason, status_patch
+from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 WRITE_VERBS = {"PATCH", "UPDATE", "DELETE", "POST", "CREATE", "APPLY"}
 

@@ -26,7 +26,7 @@ from wt_invokers import (
     LocalSubprocessInvoker,
 )
 from wt_invokers.local import CWD_ENV_VAR, RUN_ID_ENV_VAR, Launcher, kill_stale_processes
-from wt_invokers.testing.workflows import (
+from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     ConfigValue,
     make_workspace,
