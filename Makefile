@@ -6,13 +6,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup envtest test lint typecheck unit integration chaos crds demo bench clean
 
-## setup: create .venv, install the project with every extra, build/fetch the envtest binaries
+## setup: create .venv, install the project with every extra and the test kit, build/fetch the envtest binaries
 setup: $(VENV)/.installed envtest
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $@
 
 envtest:

@@ -25,13 +25,12 @@ from kubernetes_asyncio import client, watch
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bench_local import direct_exec_ms
-from tests.operator_proc import OperatorProcess
-from tests.runs import GROUP, PLURAL, VERSION, Runs
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
-from wt_operator.api import Phase, Reason
+from wt_envtest import OperatorProcess, Runs
+from wt_operator.api import GROUP, PLURAL, VERSION, Phase, Reason
 from wt_operator.core.batch import job_status
 from wt_operator.core.status import Transition, status_patch
 from wt_operator.shell.kube import KubeClient, RunRef
+from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 WRITE_VERBS = {"PATCH", "UPDATE", "DELETE", "POST", "CREATE", "APPLY"}
 

@@ -14,7 +14,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.conftest import local_spec
-from tests.runs import Runs
+from wt_envtest.runs import Runs
 from wt_operator.api import (
     ANNOTATION_LOG_BYTES,
     ANNOTATION_LOG_COMPLETE,

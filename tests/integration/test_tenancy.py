@@ -20,10 +20,10 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.conftest import batch_spec, local_spec, wait_file
-from tests.operator_proc import OperatorProcess
-from tests.runs import Runs, condition
+from wt_envtest.operator_process import OperatorProcess
+from wt_envtest.runs import Runs, condition
 from wt_invokers.cloud_batch import job_id
-from wt_invokers.testing.workflows import process_is_alive
+from wt_testkit.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -37,8 +37,8 @@ from wt_invokers.cloud_batch import (
     make_batch_client,
 )
 from wt_invokers.local import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR
-from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
+from wt_testkit.batch import InProcessBatchServer
+from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 IMAGE = "europe-docker.pkg.dev/wt/wf/sample:1.2.0"
 PARENT = "projects/wt-test/locations/us-central1"

@@ -33,7 +33,7 @@ from wt_invokers.local import (
     Launcher,
     kill_stale_processes,
 )
-from wt_invokers.testing.workflows import (
+from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     ConfigValue,
     make_workspace,
