@@ -4,10 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup envtest test lint typecheck unit integration chaos crds demo bench clean
+.PHONY: setup envtest chart-tools test lint typecheck unit integration chaos crds demo bench clean
 
-## setup: create .venv, install the project with every extra and the test kit, build/fetch the envtest binaries
-setup: $(VENV)/.installed envtest
+## setup: create .venv, install the project with every extra and the test kit, build/fetch
+## the envtest binaries and the chart's checkers (promtool, checkov)
+setup: $(VENV)/.installed envtest chart-tools
 
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 
 envtest:
 	@bash hack/envtest.sh >/dev/null
+
+chart-tools:
+	@bash hack/promtool.sh >/dev/null
+	@bash hack/checkov.sh >/dev/null
 
 ## test: everything CI checks — lint, types, import contract, all test tiers
 test: lint typecheck
