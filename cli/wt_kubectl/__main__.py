@@ -28,7 +28,9 @@ from wt_kubectl.follow import Progress, follow
 from wt_kubectl.kube import Cluster, connect
 from wt_kubectl.logs import show_logs
 
-__all__ = ["main"]
+__all__ = ["DEBUG_ENV", "main"]
+
+DEBUG_ENV = "WT_KUBECTL_DEBUG"
 
 
 def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -177,6 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         # `kubectl wt logs x | head`: the reader left; say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        # A bug, not the user's doing: still one line, the traceback on request.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"kubectl wt: unexpected {type(exc).__name__}: {exc} (a bug: please report it; "
+            f"{DEBUG_ENV}=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -110,6 +110,18 @@ def run_duration(status: Mapping[str, Any], now: dt.datetime) -> str | None:
     return human_duration(((end or now) - start).total_seconds())
 
 
+def run_reason(status: Mapping[str, Any]) -> str:
+    """The reason of the run's last transition: the ``Succeeded`` condition's, else ``reason``.
+
+    The condition is rewritten on every transition by every operator version, while
+    ``status.reason`` keeps the CRD's default (``Pending``) under operators older than it.
+    """
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Succeeded" and cond.get("reason"):
+            return str(cond["reason"])
+    return str(status.get("reason") or "")
+
+
 # ---------------------------------------------------------------- exit codes
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wt_kubectl.core import human_duration, parse_time, run_duration
+from wt_kubectl.core import human_duration, parse_time, run_duration, run_reason
 from wt_operator.api import ANNOTATION_RERUN_OF, TERMINAL_PHASES
 
 __all__ = ["render_describe"]
@@ -102,7 +102,7 @@ def render_describe(
     if rerun_of:
         out += _field("Rerun Of", rerun_of)
     out += _field("Phase", phase)
-    out += _field("Reason", status.get("reason") or "<none>")
+    out += _field("Reason", run_reason(status) or "<none>")
     out += _field("Message", str(status.get("message") or "<none>").rstrip())
     out += _field("Run ID", status.get("workflowRunId") or spec.get("workflowRunId") or "<none>")
     if status.get("traceId"):

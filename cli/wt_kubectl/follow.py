@@ -28,6 +28,7 @@ from wt_kubectl.core import (
     exit_code_for,
     human_duration,
     run_duration,
+    run_reason,
 )
 from wt_kubectl.errors import ApiError
 from wt_kubectl.kube import Cluster
@@ -44,7 +45,7 @@ _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 def transition_line(name: str, status: Mapping[str, Any]) -> str:
     """``NAME: Failed (DeadlineExceeded): first line of the message`` for one status."""
     phase = str(status.get("phase") or "Pending")
-    reason = str(status.get("reason") or "")
+    reason = run_reason(status)
     line = f"{name}: {phase}"
     if reason and reason != phase:
         line += f" ({reason})"
@@ -60,7 +61,7 @@ def final_lines(
     """What stays on screen when the run ended: the outcome, and why it failed."""
     phase = str(status.get("phase") or "")
     head = f"{name}: {phase}"
-    reason = str(status.get("reason") or "")
+    reason = run_reason(status)
     if reason and reason != phase:
         head += f" ({reason})"
     duration = run_duration(status, now or dt.datetime.now(dt.UTC))
@@ -98,7 +99,7 @@ class Progress:
     def update(self, status: Mapping[str, Any]) -> None:
         """Record the run's latest status; print a line when phase or reason changed."""
         self.status = status
-        key = (str(status.get("phase") or "Pending"), str(status.get("reason") or ""))
+        key = (str(status.get("phase") or "Pending"), run_reason(status))
         if key == self._shown:
             return
         self._shown = key

@@ -21,6 +21,7 @@ from wt_kubectl.core import (
     parse_duration,
     rerun_manifest,
     run_name,
+    run_reason,
     submit_manifest,
 )
 from wt_kubectl.describe import render_describe
@@ -357,7 +358,8 @@ def test_wait_redraws_one_line_on_a_terminal() -> None:
 
 def test_a_failed_run_ends_with_its_reason_exit_code_and_message() -> None:
     status = FAILED_RUN["status"]
-    assert transition_line("x", {**status, "reason": "DeadlineExceeded"}) == (
+    deadline = [{"type": "Succeeded", "status": "False", "reason": "DeadlineExceeded"}]
+    assert transition_line("x", {**status, "conditions": deadline}) == (
         "x: Failed (DeadlineExceeded): exit code 3"
     )
     assert final_lines("x", status, 3, NOW) == [
@@ -435,3 +437,11 @@ def test_invalid_manifests_show_the_servers_reason() -> None:
     body = _status(422, "Invalid", 'spec.invoker: Unsupported value: "Remote"')
     msg = str(api_error(422, body, verb="create", resource="workflowruns.wt.dev", namespace="t"))
     assert 'spec.invoker: Unsupported value: "Remote"' in msg and "kubectl explain" in msg
+
+
+def test_the_reason_comes_from_the_succeeded_condition_which_every_operator_writes() -> None:
+    # An operator older than status.reason leaves the CRD's default "Pending" there.
+    stale = {"reason": "Pending", "conditions": [{"type": "Succeeded", "reason": "Failed"}]}
+    assert run_reason(stale) == "Failed"
+    assert run_reason({"reason": "Queued"}) == "Queued"
+    assert run_reason({}) == ""
