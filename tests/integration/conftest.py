@@ -68,6 +68,7 @@ def start_operator(
         standalone: bool = True,
         priority: int | None = None,
         kubeconfig: Path | None = None,
+        extra_args: tuple[str, ...] = (),
         **env: str,
     ) -> OperatorProcess:
         proc = OperatorProcess(
@@ -79,6 +80,7 @@ def start_operator(
             env=env,
             standalone=standalone,
             priority=priority,
+            extra_args=extra_args,
         )
         procs.append(proc)
         return proc.start()

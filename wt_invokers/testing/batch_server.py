@@ -513,6 +513,39 @@ class InProcessBatchServer:
             self._create_counts.clear()
             self._created = 0
 
+    def plant_job(
+        self,
+        job_id: str,
+        *,
+        labels: dict[str, str] | None = None,
+        parent: str = "projects/wt-test-project/locations/us-central1",
+    ) -> str:
+        """Create a job as someone else would have (not counted in ``created_jobs``);
+        its name. For tests of what a client does when an id is already taken."""
+        request = batch_v1.CreateJobRequest(
+            parent=parent,
+            job_id=job_id,
+            job=batch_v1.Job(
+                task_groups=[
+                    batch_v1.TaskGroup(
+                        task_spec=batch_v1.TaskSpec(
+                            runnables=[
+                                batch_v1.Runnable(
+                                    container=batch_v1.Runnable.Container(image_uri="other")
+                                )
+                            ]
+                        )
+                    )
+                ],
+                labels=labels or {},
+            ),
+        )
+        with self._lock:
+            job = self._create_job(batch_v1.CreateJobRequest.pb(request))
+            self._created -= 1
+            self._create_counts.pop(job.name, None)
+        return str(job.name)
+
     def _record(self, name_or_id: str) -> _Record | None:
         if "/" in name_or_id:
             return self._records.get(name_or_id)

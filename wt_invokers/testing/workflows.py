@@ -528,7 +528,7 @@ import os
 import sys
 from pathlib import Path
 
-USAGE = "usage: pixi run [-e ENV] CMD [ARGS...] (wt-invokers pixi STAND-IN)"
+USAGE = "usage: pixi run [--frozen] [-e ENV] CMD [ARGS...] (wt-invokers pixi STAND-IN)"
 
 
 def workspace(start):
@@ -553,6 +553,8 @@ def main(argv):
             env_name, args = args[1], args[2:]
         elif args[0].startswith("--environment="):
             env_name, args = args[0].partition("=")[2], args[1:]
+        elif args[0] in ("--frozen", "--locked"):
+            args = args[1:]  # the lock file is used as it is: nothing to do here
         elif args[0] == "--":
             args = args[1:]
             break
