@@ -18,6 +18,7 @@ from wt_kubectl.errors import UsageError
 from wt_operator.api import (
     ANNOTATION_RERUN_OF,
     API_VERSION,
+    GITOPS_MARKERS,
     GROUP,
     KIND,
     TERMINAL_PHASES,
@@ -254,7 +255,7 @@ def submit_manifest(
 _TOOL_DOMAINS = ("argoproj.io", "fluxcd.io", "helm.sh", "kopf.zalando.org", GROUP)
 _TOOL_KEYS = frozenset(
     {
-        "app.kubernetes.io/instance",  # Argo CD's label tracking
+        *(key for _, key, _ in GITOPS_MARKERS),  # what the operator's TTL treats as GitOps
         "app.kubernetes.io/managed-by",
         "kubectl.kubernetes.io/last-applied-configuration",
     }

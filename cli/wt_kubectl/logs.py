@@ -54,9 +54,9 @@ def _no_output_note(run: Mapping[str, Any]) -> str:
     name = (run.get("metadata") or {}).get("name")
     if _phase(run) in TERMINAL_PHASES:
         return (
-            f"kubectl wt: no output stored for {name}: the workflow printed nothing, or the "
-            "operator that ran it predates stored logs (its last lines are in the status "
-            f"message: kubectl wt describe {name})\n"
+            f"kubectl wt: no output stored for {name}: the workflow printed nothing, or its "
+            "operator did not store it (older than stored logs, or not allowed to write "
+            f"ConfigMaps); the last lines are in its status message: kubectl wt describe {name}\n"
         )
     return f"kubectl wt: no output yet ({name} is {_phase(run)}); -f follows it\n"
 

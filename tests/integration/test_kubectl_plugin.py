@@ -351,14 +351,9 @@ def cloud_logging() -> Iterator[CloudLoggingStandIn]:
     stand_in.server.server_close()
 
 
-async def test_batch_logs_print_query_link_and_the_lines_where_credentials_allow(
-    control_plane: Any,
-    namespace: str,
-    runs: Any,
-    crds: Any,
-    cloud_logging: CloudLoggingStandIn,
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def google_env(cloud_logging: CloudLoggingStandIn, tmp_path: Path) -> dict[str, str]:
+    """Application Default Credentials (a service-account key) and the endpoint, both local."""
     adc = tmp_path / "key.json"  # a service-account key, with the stand-in's token endpoint
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -377,10 +372,22 @@ async def test_batch_logs_print_query_link_and_the_lines_where_credentials_allow
             }
         )
     )
-    creds = {
+    return {
         "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
         "WT_KUBECTL_LOGGING_ENDPOINT": cloud_logging.url,
     }
+
+
+async def test_batch_logs_print_query_link_and_the_lines_where_credentials_allow(
+    control_plane: Any,
+    namespace: str,
+    runs: Any,
+    crds: Any,
+    cloud_logging: CloudLoggingStandIn,
+    google_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    creds = google_env
     query = 'labels.job_uid="job-uid-1"'
     job = {
         "jobName": "projects/wt-proj/locations/europe-west4/jobs/j-1",
@@ -535,3 +542,36 @@ async def test_errors_are_one_line_that_says_what_to_do(
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.startswith("kubectl wt: ") and says in proc.stderr, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+async def test_a_batch_run_submitted_by_the_operator_shows_its_logs(
+    start_operator: Any,
+    control_plane: Any,
+    namespace: str,
+    runs: Any,
+    batch_server: Any,
+    cloud_logging: CloudLoggingStandIn,
+    google_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    batch_server.lifecycle = [("RUNNING", 0.3), ("SUCCEEDED", 0.6)]
+    start_operator(BATCH_EMULATOR_HOST=batch_server.address)
+    run = tmp_path / "cloud.yaml"
+    run.write_text(manifest("cloud", batch_spec()))
+    proc = await kubectl_wt(control_plane, "submit", "-f", str(run), "--wait", "-n", namespace)
+    assert proc.returncode == 0, proc.stderr
+    job = (await runs.get("cloud"))["status"]["cloudBatch"]
+    cloud_logging.add(0, "task started")
+    cloud_logging.add(1, "task done")
+    proc = await kubectl_wt(
+        control_plane, "logs", "cloud", "-n", namespace, env=plugin_env(control_plane, **google_env)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "task started\ntask done\n"
+    # The query the operator recorded selects this job by its uid.
+    _, body = cloud_logging.requests[-1]
+    assert f'labels.job_uid="{job["jobUid"]}"' in body["filter"]
+    assert body["resourceNames"] == [f"projects/{job['jobName'].split('/')[1]}"]
+    described = await kubectl_wt(control_plane, "describe", "cloud", "-n", namespace)
+    assert f"  Name:         {job['jobName']}" in described.stdout.splitlines()
+    assert "  Logs:         https://console.cloud.google.com/" in described.stdout
