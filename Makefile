@@ -53,10 +53,10 @@ chaos:
 	$(PY) -m pytest tests/chaos
 
 ## image: build localhost/wt-operator:<version> with buildah (docs/image.md); BASE_IMAGE and
-##        PIXI_IMAGE select real base images instead of the local ones
+##        PIXI_IMAGE select real base images instead of the local ones, IMAGE another tag
 image: $(VENV)/.installed
-	$(PY) hack/image/build.py image $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
-		$(if $(PIXI_IMAGE),--pixi-image $(PIXI_IMAGE))
+	$(PY) hack/image/build.py image $(if $(IMAGE),--tag $(IMAGE)) \
+		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(PIXI_IMAGE),--pixi-image $(PIXI_IMAGE))
 
 ## image-context: the build context of a release build (docker build -f operator/Dockerfile DIR)
 IMAGE_CONTEXT ?= build/image-context
