@@ -7,14 +7,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: setup envtest image-tools test lint typecheck unit integration chaos crds demo bench clean \
 	image image-context lock
 
-## setup: create .venv, install the project with every extra, build/fetch the envtest binaries,
-##        install buildah, mmdebstrap and runc (apt-get) for the image
+## setup: create .venv, install the project with every extra and the test kit, build/fetch the
+##        envtest binaries, install buildah, mmdebstrap and runc (apt-get) for the image
 setup: $(VENV)/.installed envtest image-tools
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $@
 
 envtest:

@@ -7,6 +7,7 @@ JSON goes to ``benchmarks/results/``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -21,13 +22,13 @@ from kubernetes_asyncio import client, config
 from benchmarks import bench_operator as ops
 from benchmarks.bench_invokers import bench_invokers
 from benchmarks.bench_invokers import table as invokers_table
-from tests.kube import ControlPlane, start_control_plane
-from tests.operator_proc import OperatorProcess
-from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import make_workspace
+from wt_envtest import ControlPlane, OperatorProcess, apply_crds, start_control_plane
+from wt_testkit.batch import InProcessBatchServer
+from wt_testkit.workflows import make_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+ENVTEST = ROOT / "hack" / "envtest.sh"
 ROUNDS = 2
 
 
@@ -242,7 +243,9 @@ def operator_table(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    quick = "--quick" in argv
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
+    quick = parser.parse_args(argv).quick
     RESULTS.mkdir(parents=True, exist_ok=True)
     print("## wt_invokers\n", flush=True)
     inv = bench_invokers(10 if quick else 30, 200 if quick else 1000)
@@ -251,9 +254,8 @@ def main(argv: list[str]) -> int:
     print("## wt-operator (real kube-apiserver + etcd, operator as a process)\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="wt-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        with start_control_plane(data_dir=tmp / "control-plane") as plane:
-            plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-            plane.kubectl("wait", "--for=condition=Established", "crd/workflowruns.wt.dev")
+        with start_control_plane(data_dir=tmp / "control-plane", envtest_script=ENVTEST) as plane:
+            apply_crds(plane, [ROOT / "crds"])
             result = asyncio.run(_operator_benches(plane, tmp, quick))
     print(operator_table(result))
     (RESULTS / "operator.json").write_text(json.dumps(result, indent=2))

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from wt_invokers.cloud_batch import CloudBatchInvoker, make_batch_client
-from wt_invokers.testing.batch_server import InProcessBatchServer
+from wt_testkit.batch import InProcessBatchServer
 
 TARGET_PER_SECOND = 200.0
 CONFIG = "steps: 3\nname: bench\nparams: {alpha: 0.5, beta: [1, 2, 3]}\n"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wt_invokers.local import LocalSubprocessInvoker
-from wt_invokers.testing.workflows import (
+from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     make_workspace_async,
     workflow_config,

@@ -12,6 +12,7 @@ Run with ``make bench`` (or ``python -m benchmarks``); sizes shrink with ``--qui
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import os
 import statistics
@@ -24,11 +25,12 @@ from kubernetes_asyncio import client, watch
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bench_local import direct_exec_ms
-from tests.operator_proc import OperatorProcess
-from tests.runs import GROUP, PLURAL, VERSION, Runs
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
-from wt_operator.kube import Kube, RunRef
-from wt_operator.status import Reason, status_patch
+from wt_envtest import OperatorProcess, Runs
+from wt_operator.api import GROUP, PLURAL, VERSION, Phase, Reason
+from wt_operator.core.batch import job_status
+from wt_operator.core.status import Transition, status_patch
+from wt_operator.shell.kube import KubeClient, RunRef
+from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 WRITE_VERBS = {"PATCH", "UPDATE", "DELETE", "POST", "CREATE", "APPLY"}
 
@@ -271,7 +273,7 @@ async def bench_api_ceiling(
     writes, so benchmark 3 is read against it.
     """
     custom = client.CustomObjectsApi(api)
-    kube = Kube(api)
+    kube = KubeClient(api)
     sem = asyncio.Semaphore(CREATE_CONCURRENCY)
 
     async def one(i: int) -> None:
@@ -288,23 +290,19 @@ async def bench_api_ceiling(
                 _content_type="application/merge-patch+json",
             )
             ref = RunRef(namespace, meta["name"], meta["uid"], meta.get("generation"))
-            job = {
-                "jobName": f"projects/p/locations/r/jobs/wt-{i}",
-                "jobUid": "",
-                "state": "QUEUED",
-            }
-            await kube.patch_status(
-                ref,
-                status_patch(
-                    "Submitted",
-                    Reason.SUBMITTED,
-                    f"submitted Cloud Batch job {job['jobName']}",
-                    generation=ref.generation,
-                    cloudBatch=job,
-                    workflowRunId=meta["uid"],
-                ),
+            job = job_status(f"projects/p/locations/r/jobs/wt-{i}", uid="u", state="QUEUED")
+            t = Transition(
+                Phase.SUBMITTED,
+                Reason.SUBMITTED,
+                f"submitted Cloud Batch job {job['jobName']}",
+                cloud_batch=job,
+                workflow_run_id=meta["uid"],
             )
-            await kube.post_event(ref, reason=Reason.SUBMITTED, message="submitted")
+            now = dt.datetime.now(dt.UTC)
+            await kube.patch_status(
+                ref, status_patch(t, previous={}, generation=ref.generation, now=now)
+            )
+            await kube.post_event(ref, reason=Reason.SUBMITTED, message="submitted", warning=False)
 
     cpu0 = cpu_snapshot(pids)
     t0 = time.monotonic()

@@ -1,7 +1,7 @@
 """One-command demo: a real wt-operator on a real Kubernetes API server (``make demo``).
 
 1. etcd + kube-apiserver from ``hack/envtest.sh`` (built once, cached)
-2. the CRDs from ``crds/`` (waited for Established)
+2. the CRDs from ``crds/`` (waited until Established and served)
 3. the sample workflow package built offline into a local conda environment
 4. ``wt-operator`` as a real process (the ``prefix`` launcher: no pixi needed)
 5. three WorkflowRuns from ``crds/samples/``: one succeeds, one fails, one is cancelled
@@ -16,13 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from wt_envtest import OperatorProcess, apply_crds, start_control_plane
+from wt_testkit.workflows import make_workspace
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.kube import start_control_plane  # noqa: E402
-from tests.operator_proc import OperatorProcess  # noqa: E402
-from wt_invokers.testing.workflows import make_workspace  # noqa: E402
-
 SAMPLES = ROOT / "crds" / "samples"
 NS = "demo"
 
@@ -52,11 +49,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wt-demo-") as tmp_name:
         tmp = Path(tmp_name)
         step("Starting etcd + kube-apiserver (hack/envtest.sh binaries)")
-        with start_control_plane(data_dir=tmp / "control-plane") as plane:
+        envtest = ROOT / "hack" / "envtest.sh"
+        with start_control_plane(data_dir=tmp / "control-plane", envtest_script=envtest) as plane:
             print(f"API server {plane.server} ready in {plane.startup_seconds:.1f}s")
             step("Installing the CRDs")
-            plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-            plane.kubectl("wait", "--for=condition=Established", "crd/workflowruns.wt.dev")
+            print("established and served: " + ", ".join(apply_crds(plane, [ROOT / "crds"])))
             plane.kubectl("create", "namespace", NS)
             # api-resources refreshes kubectl's discovery cache (and shows wfr / category wt).
             print(plane.kubectl("api-resources", "--api-group=wt.dev").stdout.strip())

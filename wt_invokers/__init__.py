@@ -11,6 +11,7 @@ from wt_invokers.cloud_batch import CloudBatchInvoker
 from wt_invokers.exceptions import (
     CommandError,
     InstallationError,
+    InvocationStartError,
     InvocationStateError,
     InvocationTimeoutError,
     InvokerConfigurationError,
@@ -26,6 +27,7 @@ __all__ = [
     "CloudBatchInvoker",
     "CommandError",
     "InstallationError",
+    "InvocationStartError",
     "InvocationStateError",
     "InvocationTimeoutError",
     "InvokerConfigurationError",

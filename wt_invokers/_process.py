@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "PROCESS_MARKER_ENV_VAR",
     "RUN_ID_ENV_VAR",
     "ProcInfo",
     "find_marked",
@@ -34,7 +35,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RUN_ID_ENV_VAR = "WT_INVOKERS__RUN_ID"
-"""Set in every workflow's environment so its processes can be found after a crash."""
+"""Tells the workflow its run id (``workflow_run_id``)."""
+
+PROCESS_MARKER_ENV_VAR = "WT_INVOKERS__PROCESS_MARKER"
+"""Set in every workflow's environment to the invocation's identity, so its processes can
+be found after a crash — and only its: two runs told the same run id have distinct markers."""
 
 _PROC = Path("/proc")
 _POLL_SECONDS = 0.02
@@ -83,12 +88,12 @@ def live_group_members(pgid: int) -> set[int]:
     return {info.pid for info in snapshot() if info.pgrp == pgid}
 
 
-def find_marked(run_id: str) -> set[int]:
-    """Live processes whose environment carries ``WT_INVOKERS__RUN_ID=<run_id>``.
+def find_marked(marker: str) -> set[int]:
+    """Live processes whose environment carries ``WT_INVOKERS__PROCESS_MARKER=<marker>``.
 
     Processes whose environ cannot be read (other users, gone meanwhile) are skipped.
     """
-    marker = f"{RUN_ID_ENV_VAR}={run_id}".encode()
+    needle = f"{PROCESS_MARKER_ENV_VAR}={marker}".encode()
     me = os.getpid()
     found: set[int] = set()
     for pid in _pids():
@@ -98,7 +103,7 @@ def find_marked(run_id: str) -> set[int]:
             environ = (_PROC / str(pid) / "environ").read_bytes()
         except OSError:
             continue
-        if marker in environ.split(b"\0") and pid_is_alive(pid):
+        if needle in environ.split(b"\0") and pid_is_alive(pid):
             found.add(pid)
     return found
 

@@ -130,7 +130,7 @@ class AbstractInvoker(abc.ABC):
     def _command_cwd(self) -> Path | None:
         return None
 
-    def _command_env(self) -> Mapping[str, str] | None:
+    async def _command_env(self) -> Mapping[str, str] | None:
         return None
 
     async def check_output(self, command: list[str], stdin: str | None = None) -> str:
@@ -140,7 +140,7 @@ class AbstractInvoker(abc.ABC):
         a full run. A non-zero exit raises :class:`CommandError` carrying stderr.
         """
         argv = self._command_argv(list(command))
-        env = self._command_env()
+        env = await self._command_env()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

@@ -7,6 +7,7 @@ exception. Exceptions mean the invoker could not do what was asked::
     ├── InvocationTimeoutError       wait() ran out of time; the process tree was killed
     ├── InstallationError            the workflow is not (or cannot be) installed
     ├── InvokerConfigurationError    bad input caught before anything ran (also a ValueError)
+    ├── InvocationStartError         starting the workflow failed (exec refused: too large, …)
     ├── InvocationStateError         run()/wait() called in the wrong order
     ├── CommandError                 check_output()'s command exited non-zero
     └── SubmissionError              a remote backend (Cloud Batch) refused or failed a call
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "CommandError",
     "InstallationError",
+    "InvocationStartError",
     "InvocationStateError",
     "InvocationTimeoutError",
     "InvokerConfigurationError",
@@ -46,6 +48,11 @@ class InvokerConfigurationError(InvokerError, ValueError):
 
     Also a ``ValueError`` so callers that validate arguments the usual way catch it.
     """
+
+
+class InvocationStartError(InvokerError):
+    """The workflow could not be started although its input was valid: the operating system
+    refused to execute it (argument list or environment too large, exec format error, …)."""
 
 
 class InvocationStateError(InvokerError):

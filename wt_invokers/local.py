@@ -3,40 +3,44 @@
 Exists for development machines, CI and the operator's own nodes: the same
 workflow package the cloud runs, started here with ``pixi run`` (or, without a
 pixi binary, straight from the environment prefix) and supervised as a process
-*tree* — a timeout or a cancel kills grandchildren too, and a crashed operator
-can find a run's orphans again through :func:`kill_stale_processes`.
+*tree* — when the workflow ends, times out or is cancelled, every process it
+left behind is killed too, and a crashed operator can find a run's orphans
+again through :func:`kill_stale_processes`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import errno
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
-import yaml
-from rattler import MatchSpec, PrefixRecord
+from rattler import MatchSpec
 
-from wt_invokers import _process
-from wt_invokers._activation import ActivationDelta, compute_activation
-from wt_invokers._process import RUN_ID_ENV_VAR
+from wt_invokers import _prefix, _process
+from wt_invokers._activation import ActivationDelta
+from wt_invokers._output import LineCallback, OutputReader
+from wt_invokers._process import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR
 from wt_invokers.abstract import AbstractInvoker
 from wt_invokers.exceptions import (
     InstallationError,
+    InvocationStartError,
     InvocationStateError,
     InvocationTimeoutError,
     InvokerConfigurationError,
 )
+from wt_invokers.invocation import Invocation, warn_unknown_options, workflow_args
 
 __all__ = [
     "CWD_ENV_VAR",
     "LITHOPS_CONFIG_ENV_VAR",
+    "PROCESS_MARKER_ENV_VAR",
     "RUN_ID_ENV_VAR",
     "Launcher",
     "LineCallback",
@@ -45,9 +49,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-# Workflow output gets its own logger so a caller that forwards lines itself (the
-# operator masks secrets first) can silence this unfiltered copy.
-output_logger = logging.getLogger(__name__ + ".output")
 
 CWD_ENV_VAR = "WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD"
 """Default working directory (the pixi workspace) when the constructor gives none."""
@@ -55,17 +56,11 @@ CWD_ENV_VAR = "WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD"
 LITHOPS_CONFIG_ENV_VAR = "LITHOPS_CONFIG_FILE"
 """Where lithops looks for its configuration; points at the run's private copy."""
 
-LineCallback = Callable[[str, str], None]
-"""``callback(stream_name, line)`` with ``stream_name`` ``"stdout"`` or ``"stderr"``."""
-
 Launcher = Literal["pixi", "prefix"]
 """How the workflow is started: through ``pixi run``, or straight from the env prefix."""
 
-_CHUNK = 64 * 1024
-# A "line" longer than this is cut: one runaway write must not hold megabytes in memory.
-_MAX_LINE = 64 * 1024
-# After the workflow exits, how long its output pipes may stay open (held by a background
-# grandchild) before the readers give up on them.
+# After the workflow and its leftovers are gone, how long the output pipes may stay
+# open (held by a process that escaped both its group and its marker) before reading stops.
 _DRAIN_AFTER_EXIT_SECONDS = 2.0
 
 
@@ -88,12 +83,27 @@ def _results_dir(results_url: str) -> Path | None:
     return None
 
 
+def _make_results_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvokerConfigurationError(
+            f"the results directory {path} cannot be created: {exc.strerror or exc}"
+        ) from exc
+
+
 def _write_private(text: str, prefix: str, suffix: str) -> Path:
     # mkstemp creates the file 0600: configurations may carry credentials.
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     return Path(name)
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 class LocalSubprocessInvoker(AbstractInvoker):
@@ -105,13 +115,15 @@ class LocalSubprocessInvoker(AbstractInvoker):
             else the current directory.
         results_env_var: see :class:`AbstractInvoker`.
         environment: the pixi environment (``<cwd>/.pixi/envs/<environment>``).
-        launcher: ``"pixi"`` runs ``<pixi_executable> run -e <environment> <name>``;
+        launcher: ``"pixi"`` runs ``<pixi_executable> run --frozen -e <environment> <name>``
+            (``--frozen``: the lock file is used as it is, never re-solved at run time);
             ``"prefix"`` needs no pixi binary: it activates the environment prefix with
-            py-rattler (once per invoker) and executes ``<prefix>/bin/<name>`` directly.
+            py-rattler (cached per prefix) and executes ``<prefix>/bin/<name>`` directly.
         pixi_executable: the pixi binary (a name looked up on ``PATH``, or a path).
         line_callback: called with every output line, from the event loop; keep it cheap.
         tail_lines: how many of the last output lines (both streams) ``output_tail`` keeps.
-        kill_grace_seconds: between SIGTERM and SIGKILL when a run is timed out or cancelled.
+        kill_grace_seconds: between SIGTERM and SIGKILL when a run is timed out or
+            cancelled, and for processes the workflow leaves behind when it exits.
     """
 
     def __init__(
@@ -144,12 +156,11 @@ class LocalSubprocessInvoker(AbstractInvoker):
         self.tail_lines = tail_lines
         self.kill_grace_seconds = kill_grace_seconds
 
-        self._activation: ActivationDelta | None = None
-        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._proc: asyncio.subprocess.Process | None = None
+        self._marker: str | None = None
         self._run_id: str | None = None
-        self._readers: list[asyncio.Task[None]] = []
-        self._pipes: list[BinaryIO] = []
+        self._reader: OutputReader | None = None
+        self._last_tail: list[str] = []
         self._temp_files: list[Path] = []
         self._finishing: asyncio.Future[int] | None = None
         """The one task collecting the current run (see ``_finish``)."""
@@ -186,28 +197,19 @@ class LocalSubprocessInvoker(AbstractInvoker):
 
         For error reports: what a failed workflow said last.
         """
-        return list(self._tail)
+        if self._reader is not None:
+            return list(self._reader.tail)
+        return list(self._last_tail)
 
     # -- installation -----------------------------------------------------------------
-
-    def _installed_records(self) -> list[PrefixRecord]:
-        meta = self.prefix / "conda-meta"
-        if not meta.is_dir():
-            return []
-        records = []
-        for path in sorted(meta.glob("*.json")):
-            try:
-                records.append(PrefixRecord.from_path(path))
-            except Exception as exc:  # a half-written or foreign JSON file is not a package
-                logger.debug("skipping unreadable %s: %s", path, exc)
-        return records
 
     async def is_installed(self) -> bool:
         """Whether the environment holds a package matching ``matchspec`` (versions included).
 
-        Reads ``conda-meta`` directly instead of asking pixi: fast, and works without pixi.
+        Reads ``conda-meta`` directly instead of asking pixi: fast, works without pixi,
+        and cached until the environment changes.
         """
-        records = await asyncio.to_thread(self._installed_records)
+        records = await asyncio.to_thread(_prefix.installed_records, self.prefix)
         return any(self.matchspec.matches(record) for record in records)
 
     async def install(self) -> None:
@@ -220,21 +222,19 @@ class LocalSubprocessInvoker(AbstractInvoker):
     # -- launching --------------------------------------------------------------------
 
     async def _activated(self) -> ActivationDelta:
-        if self._activation is None:
-            try:
-                self._activation = await asyncio.to_thread(compute_activation, self.prefix)
-            except FileNotFoundError as exc:
-                raise InstallationError(
-                    f"pixi environment {self.environment!r} is not installed in {self.cwd}: {exc}"
-                ) from exc
-            except RuntimeError as exc:
-                raise InstallationError(str(exc)) from exc
-        return self._activation
+        try:
+            return await asyncio.to_thread(_prefix.activation, self.prefix)
+        except FileNotFoundError as exc:
+            raise InstallationError(
+                f"pixi environment {self.environment!r} is not installed in {self.cwd}: {exc}"
+            ) from exc
+        except RuntimeError as exc:
+            raise InstallationError(str(exc)) from exc
 
     def _launch_argv(self) -> list[str]:
         if self.launcher == "prefix":
             return [os.fspath(self.executable)]
-        return [self.pixi_executable, "run", "-e", self.environment, self.package_name]
+        return [self.pixi_executable, "run", "--frozen", "-e", self.environment, self.package_name]
 
     def _command_argv(self, command: list[str]) -> list[str]:
         return [*self._launch_argv(), *command]
@@ -242,15 +242,10 @@ class LocalSubprocessInvoker(AbstractInvoker):
     def _command_cwd(self) -> Path | None:
         return self.cwd
 
-    def _command_env(self) -> Mapping[str, str] | None:
-        if self.launcher == "prefix" and self._activation is not None:
-            return self._activation.apply(os.environ)
-        return None
-
-    async def check_output(self, command: list[str], stdin: str | None = None) -> str:
+    async def _command_env(self) -> Mapping[str, str] | None:
         if self.launcher == "prefix":
-            await self._activated()  # the sync _command_env hook needs it computed
-        return await super().check_output(command, stdin=stdin)
+            return (await self._activated()).apply(os.environ)
+        return None
 
     async def run(
         self,
@@ -267,6 +262,29 @@ class LocalSubprocessInvoker(AbstractInvoker):
     ) -> None:
         """Start the workflow and return at once; :meth:`wait` collects it.
 
+        The seed's signature; ``run_uid=`` is understood (see :class:`Invocation`),
+        other unknown keywords are ignored with a warning. Typed callers use :meth:`start`.
+        """
+        run_uid = kwargs.pop("run_uid", None)
+        warn_unknown_options(type(self).__name__, kwargs)
+        await self.start(
+            Invocation(
+                workflow_run_id=workflow_run_id,
+                config_text=config_text,
+                results_url=results_url,
+                execution_mode=execution_mode,
+                mock_io=mock_io,
+                otel_exporter=otel_exporter,
+                otel_console_exporter_dst=otel_console_exporter_dst,
+                extra_env=dict(extra_env or {}),
+                lithops_config_text=lithops_config_text,
+                run_uid=run_uid,
+            )
+        )
+
+    async def start(self, invocation: Invocation) -> None:
+        """Start the workflow for ``invocation`` and return at once; :meth:`wait` collects it.
+
         The configuration goes through private temp files (not argv, where ``ps``
         shows it to everyone); they live until :meth:`wait` or :meth:`cancel` ends.
         """
@@ -274,19 +292,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
             raise InvocationStateError(
                 f"a run ({self._run_id}) is still in flight; wait() for it or cancel() it first"
             )
-        if not workflow_run_id:
-            raise InvokerConfigurationError("workflow_run_id must not be empty")
-        if not execution_mode:
-            raise InvokerConfigurationError("execution_mode must not be empty")
-        try:
-            yaml.safe_load(config_text)
-        except yaml.YAMLError as exc:
-            raise InvokerConfigurationError(f"config_text is not valid YAML: {exc}") from exc
-        if kwargs:
-            logger.debug("ignoring options the local invoker does not use: %s", sorted(kwargs))
+        invocation.validate()
         if not self.cwd.is_dir():
             raise InvokerConfigurationError(f"working directory {self.cwd} does not exist")
-
         base_env: Mapping[str, str] = os.environ
         if self.launcher == "prefix":
             base_env = (await self._activated()).apply(os.environ)
@@ -294,142 +302,113 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 raise InstallationError(
                     f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
                 )
-        results_dir = _results_dir(results_url)
+        results_dir = _results_dir(invocation.results_url)
         if results_dir is not None:
-            await asyncio.to_thread(results_dir.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(_make_results_dir, results_dir)
 
         temp_files: list[Path] = []
         try:
             config_file = await asyncio.to_thread(
-                _write_private, config_text, "wt-config-", ".yaml"
+                _write_private, invocation.config_text, "wt-config-", ".yaml"
             )
             temp_files.append(config_file)
             env = dict(base_env)
-            env.update(extra_env or {})
-            if lithops_config_text is not None:
+            env.update(invocation.extra_env)
+            if invocation.lithops_config_text is not None:
                 lithops_file = await asyncio.to_thread(
-                    _write_private, lithops_config_text, "wt-lithops-", ".yaml"
+                    _write_private, invocation.lithops_config_text, "wt-lithops-", ".yaml"
                 )
                 temp_files.append(lithops_file)
                 env[LITHOPS_CONFIG_ENV_VAR] = os.fspath(lithops_file)
-            env[self.results_env_var] = results_url
-            env[RUN_ID_ENV_VAR] = workflow_run_id
-
+            # Set last: what the run author passed can never replace them.
+            env[self.results_env_var] = invocation.results_url
+            env[RUN_ID_ENV_VAR] = invocation.workflow_run_id
+            env[PROCESS_MARKER_ENV_VAR] = invocation.identity
             argv = [
                 *self._launch_argv(),
-                "run",
-                "--config-file",
-                os.fspath(config_file),
-                "--execution-mode",
-                execution_mode,
-                "--mock-io" if mock_io else "--no-mock-io",
+                *workflow_args(invocation, ["--config-file", os.fspath(config_file)]),
             ]
-            if otel_exporter is not None:
-                argv += ["--otel-exporter", otel_exporter]
-            if otel_console_exporter_dst is not None:
-                argv += ["--otel-console-exporter-dst", otel_console_exporter_dst]
-
-            # Our own pipes, not asyncio's PIPE: asyncio's Process.wait() only returns once
-            # every pipe is closed, so a background grandchild keeping stdout open would
-            # make wait() hang although the workflow itself has exited.
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out_w,
-                    stderr=err_w,
-                    cwd=self.cwd,
-                    env=env,
-                    # Own session and process group: the whole tree can be signalled at once.
-                    start_new_session=True,
-                )
-            except FileNotFoundError as exc:
-                os.close(out_r)
-                os.close(err_r)
-                hint = (
-                    "is pixi installed and on PATH? (or use launcher='prefix')"
-                    if self.launcher == "pixi"
-                    else "is the workflow installed?"
-                )
-                raise InstallationError(
-                    f"cannot start {argv[0]!r}: {exc.strerror}; {hint}"
-                ) from exc
-            except BaseException as exc:
-                os.close(out_r)
-                os.close(err_r)
-                if isinstance(exc, PermissionError):
-                    raise InstallationError(f"cannot execute {argv[0]!r}: {exc.strerror}") from exc
-                raise
-            finally:
-                os.close(out_w)
-                os.close(err_w)
+            proc, out_r, err_r = await self._spawn(argv, env)
         except BaseException:
             await asyncio.to_thread(_remove_all, temp_files)
             raise
 
-        logger.info("started workflow run %s: pid %d, %s", workflow_run_id, proc.pid, argv[0])
+        logger.info(
+            "started workflow run %s: pid %d, %s", invocation.workflow_run_id, proc.pid, argv[0]
+        )
         self._proc = proc
-        self._run_id = workflow_run_id
+        self._run_id = invocation.workflow_run_id
+        self._marker = invocation.identity
         self._temp_files = temp_files
         self._finishing = None
-        self._tail = collections.deque(maxlen=self.tail_lines)
-        self._pipes = [os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)]
-        self._readers = [
-            asyncio.create_task(self._drain(self._pipes[0], "stdout")),
-            asyncio.create_task(self._drain(self._pipes[1], "stderr")),
-        ]
-
-    async def _drain(self, pipe: BinaryIO, name: str) -> None:
-        # Read chunks, not readline(): a long line without "\n" must neither raise
-        # (readline's limit) nor stall the pipe and so deadlock the child.
-        level = logging.DEBUG if name == "stdout" else logging.INFO
-        loop = asyncio.get_running_loop()
-        stream = asyncio.StreamReader(limit=_CHUNK, loop=loop)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), pipe
+        self._reader = OutputReader(
+            out_r,
+            err_r,
+            label=invocation.workflow_run_id,
+            tail_lines=self.tail_lines,
+            callback=self.line_callback,
         )
-        try:
-            pending = b""
-            while True:
-                chunk = await stream.read(_CHUNK)
-                if not chunk:
-                    break
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                while len(pending) > _MAX_LINE:
-                    lines.append(pending[:_MAX_LINE])
-                    pending = pending[_MAX_LINE:]
-                self._emit(name, level, lines)
-            if pending:
-                self._emit(name, level, [pending])
-        finally:
-            transport.close()
 
-    def _emit(self, name: str, level: int, lines: list[bytes]) -> None:
-        log = output_logger.isEnabledFor(level)
-        callback = self.line_callback
-        for raw in lines:
-            line = raw.decode(errors="replace").rstrip("\r")
-            self._tail.append(line)
-            if log:
-                output_logger.log(level, "[%s %s] %s", self._run_id, name, line)
-            if callback is not None:
-                try:
-                    callback(name, line)
-                except Exception:  # a broken callback must not stop draining (deadlock)
-                    logger.exception("line_callback failed; it will not be called again")
-                    self.line_callback = callback = None
+    async def _spawn(
+        self, argv: list[str], env: dict[str, str]
+    ) -> tuple[asyncio.subprocess.Process, int, int]:
+        # Our own pipes, not asyncio's PIPE: asyncio's Process.wait() only returns once
+        # every pipe is closed, so a background grandchild keeping stdout open would
+        # make wait() hang although the workflow itself has exited.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=self.cwd,
+                env=env,
+                # Own session and process group: the whole tree can be signalled at once.
+                start_new_session=True,
+            )
+        except BaseException as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise self._start_error(argv[0], exc) from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        return proc, out_r, err_r
+
+    def _start_error(self, program: str, exc: BaseException) -> BaseException:
+        """The library error for an exec that failed (other exceptions pass through)."""
+        if isinstance(exc, FileNotFoundError):
+            hint = (
+                "is pixi installed and on PATH? (or use launcher='prefix')"
+                if self.launcher == "pixi"
+                else "is the workflow installed?"
+            )
+            return InstallationError(f"cannot start {program!r}: {exc.strerror}; {hint}")
+        if isinstance(exc, PermissionError):
+            return InstallationError(f"cannot execute {program!r}: {exc.strerror}")
+        if isinstance(exc, OSError):
+            detail = exc.strerror or str(exc)
+            if exc.errno == errno.E2BIG:
+                detail += (
+                    " (an environment value or argument is over Linux's 128 KiB limit; "
+                    "pass large data through the config or a file)"
+                )
+            return InvocationStartError(f"cannot start {program!r}: {detail}")
+        if isinstance(exc, ValueError):  # e.g. an embedded NUL byte
+            return InvokerConfigurationError(f"cannot start {program!r}: {exc}")
+        return exc
 
     # -- collecting -------------------------------------------------------------------
 
     async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
         """Wait for the workflow; return its exit code (128+N when killed by signal N).
 
-        On timeout the whole process tree is killed (SIGTERM, then SIGKILL after
-        ``kill_grace_seconds``) and :class:`InvocationTimeoutError` raised. A
-        cancelled ``wait()`` kills the tree too: nobody would collect it otherwise.
+        Whatever the outcome, the processes the workflow left behind are killed
+        before this returns. On timeout the whole process tree is killed (SIGTERM,
+        then SIGKILL after ``kill_grace_seconds``) and :class:`InvocationTimeoutError`
+        raised. A cancelled ``wait()`` kills the tree too: nobody would collect it otherwise.
         """
         proc = self._proc
         if proc is None:
@@ -467,13 +446,13 @@ class LocalSubprocessInvoker(AbstractInvoker):
         return await self._finish(proc)
 
     async def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
-        run_id = self._run_id or ""
+        marker = self._marker or ""
         pgid = proc.pid
 
         def targets() -> set[int]:
             found = _process.live_group_members(pgid)
-            if run_id:  # members that left the group (setsid) still carry the marker
-                found |= _process.find_marked(run_id)
+            if marker:  # members that left the group (setsid) still carry the marker
+                found |= _process.find_marked(marker)
             return found
 
         await _process.terminate(targets, grace=self.kill_grace_seconds, pgids=[pgid])
@@ -491,21 +470,17 @@ class LocalSubprocessInvoker(AbstractInvoker):
     async def _finish_work(self, proc: asyncio.subprocess.Process) -> int:
         try:
             returncode = await proc.wait()
-            done, pending = await asyncio.wait(self._readers, timeout=_DRAIN_AFTER_EXIT_SECONDS)
-            for task in pending:  # a background grandchild still holds the pipe open
-                task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    logger.warning("reading workflow output failed: %r", task.exception())
+            # The run is over: whatever it started and left running (a backgrounded
+            # child, a daemonised helper) goes too — it would live outside any limit.
+            await self._kill_tree(proc)
+            if self._reader is not None:
+                await self._reader.finish(_DRAIN_AFTER_EXIT_SECONDS)
         finally:
             temp_files, self._temp_files = self._temp_files, []
             await asyncio.to_thread(_remove_all, temp_files)
-            for pipe in self._pipes:  # a reader cancelled before it started left its pipe
-                pipe.close()
-            self._readers, self._pipes = [], []
+            if self._reader is not None:
+                self._last_tail = list(self._reader.tail)
+            self._reader = None
             self._proc = None
             self._finishing = None
         code = _exit_code(returncode)
@@ -513,33 +488,26 @@ class LocalSubprocessInvoker(AbstractInvoker):
         return code
 
 
-def _remove_all(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+async def kill_stale_processes(marker: str, *, grace: float = 5.0) -> int:
+    """Kill every process on this machine marked with ``marker``; how many were found.
 
-
-async def kill_stale_processes(workflow_run_id: str, *, grace: float = 5.0) -> int:
-    """Kill every process on this machine that belongs to ``workflow_run_id``; how many were found.
-
-    For the operator after a crash: the previous operator process's children are
-    no longer its children, but they still carry ``WT_INVOKERS__RUN_ID`` in their
-    environment. They and their descendants get SIGTERM, then SIGKILL after ``grace``.
+    ``marker`` is an invocation's identity (:attr:`Invocation.identity`: its
+    ``run_uid``, else its run id). For the operator after a crash: the previous
+    operator process's children are no longer its children, but they still carry
+    ``WT_INVOKERS__PROCESS_MARKER`` in their environment. They and their
+    descendants get SIGTERM, then SIGKILL after ``grace``.
     """
-    if not workflow_run_id:
-        raise InvokerConfigurationError("workflow_run_id must not be empty")
+    if not marker:
+        raise InvokerConfigurationError("the process marker must not be empty")
 
     def targets() -> set[int]:
-        return _process.descendants(_process.find_marked(workflow_run_id))
+        return _process.descendants(_process.find_marked(marker))
 
-    marked = await asyncio.to_thread(_process.find_marked, workflow_run_id)
+    marked = await asyncio.to_thread(_process.find_marked, marker)
     if not marked:
         return 0
     logger.warning(
-        "killing %d stale process(es) of workflow run %s: %s",
-        len(marked),
-        workflow_run_id,
-        sorted(marked),
+        "killing %d stale process(es) of workflow run %s: %s", len(marked), marker, sorted(marked)
     )
     await _process.terminate(targets, grace=grace)
     return len(marked)

@@ -69,9 +69,8 @@ Changing it rebuilds the base; Debian's point releases do not (``--rebuild-base`
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "wt_invokers", "operator/wt_operator")
 """What the project's wheel is built from: their content decides whether to rebuild."""
 
-TESTKIT_IN_WHEEL = "wt_invokers/testing/"
-"""The test kit, still inside the library on this branch: dropped from the image's wheel.
-Once it lives in its own distribution (testkit/), the wheel no longer holds it."""
+TESTKIT = ("wt_testkit", "wt_envtest", "wt_invokers/testing")
+"""The test kit (its own distribution, testkit/): the image's wheel must not hold it."""
 
 
 def cache_dir() -> Path:
@@ -207,7 +206,7 @@ def ensure_base(*, rebuild: bool = False) -> str:
 
 def _pixi_standin_text() -> str:
     # The stand-in runs with the image's interpreter, which can import wt_invokers.
-    from wt_invokers.testing.workflows import write_pixi_standin
+    from wt_testkit.workflows import write_pixi_standin
 
     with tempfile.TemporaryDirectory() as tmp:
         return write_pixi_standin(tmp, python="/opt/wt/bin/python").read_text()
@@ -298,30 +297,14 @@ def source_digest() -> str:
     return digest(*parts)
 
 
-def _drop_testkit(wheel: Path) -> None:
-    """Rewrite ``wheel`` without the test kit's files (and their RECORD lines)."""
-    out = wheel.with_suffix(".tmp")
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            if item.filename.startswith(TESTKIT_IN_WHEEL):
-                continue
-            data = src.read(item)
-            if item.filename.endswith(".dist-info/RECORD"):
-                lines = data.decode().splitlines(keepends=True)
-                data = "".join(x for x in lines if not x.startswith(TESTKIT_IN_WHEEL)).encode()
-            dst.writestr(item, data)
-    out.replace(wheel)
-
-
 def build_project_wheel(dist: Path) -> Path:
     """The root distribution's wheel (never the test kit), alone in ``dist``."""
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, REPO])
     (wheel,) = dist.glob("*.whl")
-    _drop_testkit(wheel)
     with zipfile.ZipFile(wheel) as zf:
-        leaked = {n.split("/")[0] for n in zf.namelist()} & {"wt_testkit", "wt_envtest"}
+        leaked = {t for t in TESTKIT for n in zf.namelist() if n.startswith(f"{t}/")}
     if leaked:
         raise BuildError(f"{wheel.name} holds the test kit ({', '.join(sorted(leaked))})")
     return wheel

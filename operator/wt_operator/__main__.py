@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import sys
+import time
 
 import kopf
 
 from wt_operator.config import ConfigError, OperatorConfig
-from wt_operator.handlers import register
+from wt_operator.handlers import Scope, register
 from wt_operator.metrics import Metrics
+from wt_operator.shell.peering import PEERING_NAME, oldest_first_priority
 
 __all__ = ["main"]
+
+_LOG_FORMATS = {
+    "full": kopf.LogFormat.FULL,
+    "plain": kopf.LogFormat.PLAIN,
+    "json": kopf.LogFormat.JSON,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,18 +46,45 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--standalone",
         action="store_true",
-        help="do not coordinate with other replicas (no kopf peering)",
+        help="do not coordinate with other replicas (no kopf peering object needed)",
     )
     p.add_argument(
         "--priority",
         type=int,
         default=None,
         help="peering priority; the live replica with the highest one acts "
-        "(default: random, so replicas never tie)",
+        "(default: derived from the start time, so the oldest live replica keeps acting)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=sorted(_LOG_FORMATS),
+        default="full",
+        help="full: time, logger, level; plain: the message only; json: one JSON object per "
+        "line, records about a run carry it as an 'object' field (namespace, name, uid)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log kopf's own decisions")
     p.add_argument("--debug", action="store_true", help="log everything, including API calls")
     return p
+
+
+def _configure_logging(log_format: str, *, verbose: bool, debug: bool) -> None:
+    kopf.configure(
+        debug=debug,
+        verbose=verbose or debug,
+        log_format=_LOG_FORMATS[log_format],
+        # "[namespace/name]" in front of every text line about a run; JSON has a field.
+        log_prefix=log_format != "json",
+    )
+    # Never log what could hold a secret: kubernetes_asyncio logs whole response bodies
+    # (Secret reads included) at DEBUG, and the library's unmasked copy of workflow output
+    # is redundant with the masked lines the runtime forwards.
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
+    # google-api-core's gRPC logging interceptor serialises every request and response
+    # to JSON when DEBUG is on (CreateJob carries the run's env), and that serialising was
+    # the operator's largest CPU cost under --verbose.
+    logging.getLogger("google").setLevel(logging.INFO)
+    logging.getLogger("wt_invokers.local.output").setLevel(logging.CRITICAL)
+    logging.getLogger("wt_operator.output").setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,33 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wt-operator: {exc}", file=sys.stderr)
         return 2
-    kopf.configure(
-        debug=args.debug,
-        verbose=args.verbose or args.debug,
-        log_format=kopf.LogFormat.FULL,
-        log_prefix=True,  # "[namespace/name]" on every line about a run
-    )
-    logging.getLogger("wt_operator.output").setLevel(logging.INFO)
-    # Never log what could hold a secret: kubernetes_asyncio logs whole response bodies
-    # (Secret reads included) at DEBUG, and the library's unmasked copy of workflow output
-    # is redundant with the masked lines the runtime forwards.
-    logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
-    # google-api-core's gRPC logging interceptor serialises every request and response
-    # to JSON when DEBUG is on (CreateJob carries the run's env, Secrets included), and
-    # that serialising was the operator's largest CPU cost under --verbose.
-    logging.getLogger("google").setLevel(logging.INFO)
-    logging.getLogger("wt_invokers.local.output").setLevel(logging.CRITICAL)
+    _configure_logging(args.log_format, verbose=args.verbose, debug=args.debug)
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     registry = kopf.OperatorRegistry()
-    register(
-        registry,
-        config,
-        metrics,
-        namespaces=0 if args.all_namespaces else len(args.namespace or ()),
+    scope = Scope(
+        None if args.all_namespaces else list(args.namespace or ()), standalone=args.standalone
     )
-    priority = args.priority if args.priority is not None else random.randint(1, 2**30)
+    register(registry, config, metrics, scope)
+    priority = args.priority if args.priority is not None else oldest_first_priority(time.time())
     kopf.run(
         registry=registry,
         clusterwide=bool(args.all_namespaces),
@@ -95,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         priority=priority,
         # Naming a peering makes kopf require it (and pause until it exists): only
         # when coordinating with other replicas.
-        peering_name=None if args.standalone else "wt-operator",
+        peering_name=None if args.standalone else PEERING_NAME,
         liveness_endpoint=(
             f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
         ),

@@ -21,6 +21,7 @@ __all__ = [
     "ANNOTATION_RERUN_OF",
     "API_VERSION",
     "FINALIZER",
+    "GITOPS_MARKERS",
     "GROUP",
     "KIND",
     "LABEL_RUN_NAME",
@@ -52,6 +53,17 @@ LABEL_RUN_UID = "wt.dev/run-uid"
 """On objects the operator creates for a run (its log ConfigMap): the run's metadata.uid."""
 LABEL_RUN_NAME = "wt.dev/run-name"
 """On objects the operator creates for a run: the run's name (cut to 63 characters)."""
+
+GITOPS_MARKERS: tuple[tuple[Literal["annotation", "label"], str, str], ...] = (
+    ("annotation", "argocd.argoproj.io/tracking-id", "Argo CD"),
+    ("label", "argocd.argoproj.io/instance", "Argo CD"),
+    ("label", "app.kubernetes.io/instance", "Argo CD or Helm"),
+    ("label", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ("label", "helm.toolkit.fluxcd.io/name", "Flux"),
+)
+"""How a run managed by a GitOps tool is recognised: (where, key, tool). Such a tool
+re-creates a deleted run, which would then run again, so the operator-wide default TTL
+never deletes one (the chart's gitopsGuard policy mirrors this list)."""
 
 ANNOTATION_RERUN_OF = "wt.dev/rerun-of"
 """Set by ``kubectl wt rerun`` on the new run: the name of the run it repeats."""

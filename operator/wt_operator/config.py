@@ -2,45 +2,49 @@
 
 One frozen dataclass so every knob is visible in one place with the reason for
 its default, and so handlers receive settings as a value instead of reading
-``os.environ`` at random moments.
+``os.environ`` at random moments. The variable names the library reads itself
+(workspace, results variable, GCP defaults) are imported from it, not retyped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+
+from wt_invokers.abstract import DEFAULT_RESULTS_ENV_VAR, RESULTS_ENV_VAR_SETTING
+from wt_invokers.cloud_batch import (
+    BATCH_EMULATOR_HOST_ENV_VAR,
+    BATCH_SERVICE_ACCOUNT_ENV_VAR,
+    CLOUD_RUN_REGION_ENV_VAR,
+    DEFAULT_REGION,
+    GOOGLE_CLOUD_PROJECT_ENV_VAR,
+)
+from wt_invokers.local import CWD_ENV_VAR
+from wt_operator.core.policy import BatchDefaults, BatchPolicy
 
 __all__ = ["ConfigError", "OperatorConfig"]
+
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
     """An operator setting has a value that cannot be used; raised at start-up, never later."""
 
 
-def _float(env: Mapping[str, str], key: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
+def _number(
+    env: Mapping[str, str], key: str, default: N, kind: Callable[[str], N], minimum: N
+) -> N:
+    raw = env.get(key, "").strip()
+    if not raw:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{key}={raw!r} must be at least {minimum}")
-    return value
-
-
-def _int(env: Mapping[str, str], key: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a whole number") from None
+        noun = "whole number" if kind is int else "number"
+        raise ConfigError(f"{key}={raw!r} is not a {noun}") from None
     if value < minimum:
         raise ConfigError(f"{key}={raw!r} must be at least {minimum}")
     return value
@@ -51,6 +55,21 @@ def _opt(env: Mapping[str, str], key: str) -> str | None:
     return value or None
 
 
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{key}={raw!r}: use true or false")
+
+
+def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(key, "").split(",") if item.strip())
+
+
 @dataclasses.dataclass(frozen=True)
 class OperatorConfig:
     """Everything the operator can be told through its environment."""
@@ -59,10 +78,14 @@ class OperatorConfig:
     """The pixi workspace local runs execute in (``WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD``,
     default the current directory) — the same variable the library reads."""
 
-    local_launcher: Literal["pixi", "prefix"] = "pixi"
-    """``pixi`` runs ``pixi run -e ENV NAME`` as the seed does; ``prefix`` activates the
-    environment with py-rattler and execs the workflow directly, for images without pixi
-    (``WT_OPERATOR_LOCAL_LAUNCHER``)."""
+    local_enabled: bool = True
+    """Whether Local runs may run at all (``WT_OPERATOR_LOCAL_ENABLED``). They execute in the
+    operator pod with its identity; multi-tenant clusters may allow only CloudBatch."""
+
+    local_launcher: Literal["pixi", "prefix"] = "prefix"
+    """``prefix`` activates the environment with py-rattler and execs the workflow directly
+    (no pixi binary, works on a read-only root); ``pixi`` runs ``pixi run --frozen -e ENV
+    NAME`` as the seed does (``WT_OPERATOR_LOCAL_LAUNCHER``)."""
 
     max_concurrent_local_runs: int = 4
     """Local runs share the operator pod's CPU and memory, so only this many run at once;
@@ -76,22 +99,40 @@ class OperatorConfig:
     """How often a submitted Batch job's state is read. Batch jobs run for minutes to hours,
     so 30 s keeps the API cost negligible (``WT_OPERATOR_BATCH_POLL_INTERVAL``)."""
 
-    google_cloud_project: str | None = None
-    """Default GCP project for CloudBatch runs (``GOOGLE_CLOUD_PROJECT``)."""
+    batch_defaults: BatchDefaults = dataclasses.field(default_factory=BatchDefaults)
+    """Project, region and service account of CloudBatch runs that name none
+    (``GOOGLE_CLOUD_PROJECT``, ``CLOUD_RUN_REGION``, ``BATCH_SERVICE_ACCOUNT``)."""
 
-    cloud_run_region: str = "us-central1"
-    """Default Batch region (``CLOUD_RUN_REGION``), the library's default too."""
-
-    batch_service_account: str | None = None
-    """Default service-account email Batch jobs run as (``BATCH_SERVICE_ACCOUNT``)."""
+    batch_policy: BatchPolicy = dataclasses.field(default_factory=BatchPolicy)
+    """What CloudBatch runs may use (``WT_OPERATOR_BATCH_ALLOWED_PROJECTS``,
+    ``_SERVICE_ACCOUNTS``, ``_IMAGES``: comma-separated ``*`` globs, unset = anything) and
+    whether Kubernetes Secret values may be copied into a job
+    (``WT_OPERATOR_BATCH_ALLOW_PLAINTEXT_SECRETS``, default false)."""
 
     batch_emulator_host: str | None = None
     """``host:port`` of a Batch emulator (insecure gRPC) instead of Google, for tests and
     demos (``BATCH_EMULATOR_HOST``)."""
 
+    results_env_var: str = DEFAULT_RESULTS_ENV_VAR
+    """The variable that carries resultsUrl to workflows (``WT_INVOKERS__RESULTS_ENV_VAR``);
+    run authors may not set it through spec.env."""
+
     log_tail_lines: int = 20
     """How many of a failed run's last output lines go into ``status.message``; enough to
     see the error, small enough to keep the object light (``WT_OPERATOR_LOG_TAIL_LINES``)."""
+
+    log_max_bytes: int = 512 * 1024
+    """Most bytes of a Local run's output kept in its log ConfigMap (the start and the end
+    are kept, the middle is cut); the API server refuses objects near 1 MiB
+    (``WT_OPERATOR_LOG_MAX_BYTES``, 0 = store no output)."""
+
+    log_flush_seconds: float = 5.0
+    """How often the log ConfigMap of a running Local run is updated while output arrives
+    (``WT_OPERATOR_LOG_FLUSH_SECONDS``): what ``kubectl wt logs -f`` lags behind."""
+
+    ttl_seconds_after_finished: int | None = None
+    """Default ``spec.ttlSecondsAfterFinished`` (``WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED``;
+    unset = keep finished runs). Never applied to runs a GitOps tool manages."""
 
     metrics_port: int = 9090
     """Port of the Prometheus ``/metrics`` endpoint; 0 turns it off
@@ -108,30 +149,50 @@ class OperatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read and validate all settings; a bad value fails start-up with its variable named."""
         e = os.environ if env is None else env
-        raw_launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "pixi") or "pixi"
-        if raw_launcher == "pixi":
-            launcher: Literal["pixi", "prefix"] = "pixi"
-        elif raw_launcher == "prefix":
-            launcher = "prefix"
-        else:
+        raw_launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "").strip() or "prefix"
+        if raw_launcher not in ("pixi", "prefix"):
             raise ConfigError(
-                f"WT_OPERATOR_LOCAL_LAUNCHER={raw_launcher!r}: use 'pixi' or 'prefix'"
+                f"WT_OPERATOR_LOCAL_LAUNCHER={raw_launcher!r}: use 'prefix' or 'pixi'"
             )
-        workspace = e.get("WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD") or os.getcwd()
+        launcher: Literal["pixi", "prefix"] = "pixi" if raw_launcher == "pixi" else "prefix"
+        ttl_key = "WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED"
+        log_max = _number(e, "WT_OPERATOR_LOG_MAX_BYTES", 512 * 1024, int, 0)
+        if log_max > 900 * 1024:
+            raise ConfigError(
+                f"WT_OPERATOR_LOG_MAX_BYTES={log_max}: at most 921600 (a ConfigMap must stay "
+                "under the API server's 1 MiB object limit)"
+            )
         return cls(
-            workspace=Path(workspace),
+            workspace=Path(e.get(CWD_ENV_VAR) or os.getcwd()),
+            local_enabled=_bool(e, "WT_OPERATOR_LOCAL_ENABLED", True),
             local_launcher=launcher,
-            max_concurrent_local_runs=_int(
-                e, "WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS", 4, minimum=1
+            max_concurrent_local_runs=_number(
+                e, "WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS", 4, int, 1
             ),
-            kill_grace_seconds=_float(e, "WT_OPERATOR_KILL_GRACE_SECONDS", 10.0),
-            batch_poll_interval=_float(e, "WT_OPERATOR_BATCH_POLL_INTERVAL", 30.0, minimum=0.05),
-            google_cloud_project=_opt(e, "GOOGLE_CLOUD_PROJECT"),
-            cloud_run_region=_opt(e, "CLOUD_RUN_REGION") or "us-central1",
-            batch_service_account=_opt(e, "BATCH_SERVICE_ACCOUNT"),
-            batch_emulator_host=_opt(e, "BATCH_EMULATOR_HOST"),
-            log_tail_lines=_int(e, "WT_OPERATOR_LOG_TAIL_LINES", 20, minimum=0),
-            metrics_port=_int(e, "WT_OPERATOR_METRICS_PORT", 9090),
-            health_port=_int(e, "WT_OPERATOR_HEALTH_PORT", 8080),
-            retry_backoff_max=_float(e, "WT_OPERATOR_RETRY_BACKOFF_MAX", 60.0, minimum=0.1),
+            kill_grace_seconds=_number(e, "WT_OPERATOR_KILL_GRACE_SECONDS", 10.0, float, 0.0),
+            batch_poll_interval=_number(e, "WT_OPERATOR_BATCH_POLL_INTERVAL", 30.0, float, 0.05),
+            batch_defaults=BatchDefaults(
+                project=_opt(e, GOOGLE_CLOUD_PROJECT_ENV_VAR),
+                region=_opt(e, CLOUD_RUN_REGION_ENV_VAR) or DEFAULT_REGION,
+                service_account=_opt(e, BATCH_SERVICE_ACCOUNT_ENV_VAR),
+            ),
+            batch_policy=BatchPolicy(
+                allowed_projects=_list(e, "WT_OPERATOR_BATCH_ALLOWED_PROJECTS"),
+                allowed_service_accounts=_list(e, "WT_OPERATOR_BATCH_ALLOWED_SERVICE_ACCOUNTS"),
+                allowed_images=_list(e, "WT_OPERATOR_BATCH_ALLOWED_IMAGES"),
+                allow_plaintext_secrets=_bool(
+                    e, "WT_OPERATOR_BATCH_ALLOW_PLAINTEXT_SECRETS", False
+                ),
+            ),
+            batch_emulator_host=_opt(e, BATCH_EMULATOR_HOST_ENV_VAR),
+            results_env_var=_opt(e, RESULTS_ENV_VAR_SETTING) or DEFAULT_RESULTS_ENV_VAR,
+            log_tail_lines=_number(e, "WT_OPERATOR_LOG_TAIL_LINES", 20, int, 0),
+            log_max_bytes=log_max,
+            log_flush_seconds=_number(e, "WT_OPERATOR_LOG_FLUSH_SECONDS", 5.0, float, 0.1),
+            ttl_seconds_after_finished=(
+                _number(e, ttl_key, 0, int, 0) if _opt(e, ttl_key) is not None else None
+            ),
+            metrics_port=_number(e, "WT_OPERATOR_METRICS_PORT", 9090, int, 0),
+            health_port=_number(e, "WT_OPERATOR_HEALTH_PORT", 8080, int, 0),
+            retry_backoff_max=_number(e, "WT_OPERATOR_RETRY_BACKOFF_MAX", 60.0, float, 0.1),
         )

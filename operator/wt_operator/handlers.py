@@ -1,41 +1,71 @@
-"""kopf registrations: thin handlers that hand each WorkflowRun to the Runtime.
+"""kopf registrations: thin handlers that hand each WorkflowRun to the runtime.
 
 Handlers are registered into an explicit registry by :func:`register` because
 some of their parameters come from the operator's settings, which are known
-only at start-up.
+only at start-up. Nothing here decides anything about a run.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
 from typing import Any
 
 import kopf
 
+from wt_operator.api import FINALIZER, GROUP, PLURAL, VERSION
 from wt_operator.config import OperatorConfig
-from wt_operator.kube import (
-    GROUP,
-    PLURAL,
-    VERSION,
-    Kube,
-    RunRef,
-    bounded_kopf_session,
-    load_api_client,
-)
+from wt_operator.core.local import Stopping
+from wt_operator.core.retention import expiry, ttl_for
+from wt_operator.core.status import is_active
 from wt_operator.metrics import Metrics
-from wt_operator.runner import Runtime
-from wt_operator.status import is_active
+from wt_operator.shell.invokers import Invokers
+from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session, load_api_client
+from wt_operator.shell.peering import PEERING_NAME, warn_while_missing
+from wt_operator.shell.retention import Reaper
+from wt_operator.shell.run import SystemClock
+from wt_operator.shell.runtime import Runtime
 
-__all__ = ["FINALIZER", "configure_settings", "register"]
-
-FINALIZER = "wt.dev/finalizer"
+__all__ = ["Scope", "configure_settings", "register"]
 
 
-def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+class Scope:
+    """What this operator process watches, and whether it coordinates with replicas."""
+
+    def __init__(self, namespaces: list[str] | None, *, standalone: bool) -> None:
+        self.namespaces = namespaces
+        """None: every namespace."""
+        self.standalone = standalone
+
+    @property
+    def streams(self) -> int:
+        """Long-lived watch connections: WorkflowRuns and the peering object per namespace."""
+        return 2 * max(len(self.namespaces or ()), 1) + 2
+
+
+class KopfStop:
+    """kopf's daemon stop flag as the runtime's StopSignal."""
+
+    def __init__(self, stopped: kopf.DaemonStopped) -> None:
+        self._stopped = stopped
+
+    def why(self) -> Stopping | None:
+        if not self._stopped:
+            return None
+        reason = self._stopped.reason
+        return (
+            Stopping.DELETED if reason and "RESOURCE_DELETED" in str(reason) else Stopping.OPERATOR
+        )
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+
+def configure_settings(settings: kopf.OperatorSettings) -> None:
     """Tune kopf for few API writes per run (measured in benchmarks/)."""
     settings.persistence.finalizer = FINALIZER
-    # Only daemons are registered, so kopf has no handler progress or diff-base to
-    # store; keep its annotations under our prefix should it ever write one.
+    # Only daemons and event handlers are registered, so kopf has no handler progress
+    # or diff-base to store; keep its annotations under our prefix should it write one.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wt.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="wt.dev", key="last-handled-configuration"
@@ -43,7 +73,7 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     # kopf would turn every INFO log line into an Event (an API write each);
     # the runtime posts exactly one Event per phase transition instead.
     settings.posting.enabled = False
-    settings.peering.name = "wt-operator"
+    settings.peering.name = PEERING_NAME
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = (0.5, 1, 2, 4, 8, 15, 30)
@@ -60,9 +90,8 @@ def _active(status: Any, **_: Any) -> bool:
     return is_active(status)
 
 
-def _run_ref(name: str, namespace: str | None, uid: str, meta: kopf.Meta) -> RunRef:
-    # WorkflowRuns are namespaced, so kopf always passes a namespace.
-    return RunRef(namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation"))
+def _finished(status: Any, **_: Any) -> bool:
+    return not is_active(status)
 
 
 def _deleted_while_active(meta: Any, status: Any, **_: Any) -> bool:
@@ -73,18 +102,15 @@ def _deleted_while_active(meta: Any, status: Any, **_: Any) -> bool:
     )
 
 
-def register(
-    registry: kopf.OperatorRegistry,
-    config: OperatorConfig,
-    metrics: Metrics,
-    *,
-    namespaces: int = 1,
-) -> None:
-    """Register the operator's handlers into ``registry``.
+def _ref(name: str, namespace: str | None, uid: str, meta: kopf.Meta) -> RunRef:
+    # WorkflowRuns are namespaced, so kopf always passes a namespace.
+    return RunRef(namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation"))
 
-    ``namespaces`` is how many namespaces kopf watches one by one (1 when cluster-wide):
-    each has a long-lived watch stream for WorkflowRuns and one for the peering object.
-    """
+
+def register(
+    registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics, scope: Scope
+) -> None:
+    """Register the operator's handlers into ``registry``."""
 
     @kopf.on.login(registry=registry)
     async def operator_login(**kwargs: Any) -> Any:
@@ -93,21 +119,42 @@ def register(
         info = await kopf.login_via_async_client(**kwargs)
         if not isinstance(info, kopf.ConnectionInfo):
             return info
-        return bounded_kopf_session(info, streams=2 * max(namespaces, 1) + 2)
+        return bounded_kopf_session(info, streams=scope.streams)
 
     @kopf.on.startup(registry=registry)
     async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-        configure_settings(settings, config)
-        api = await load_api_client()
-        memo.runtime = Runtime(config, Kube(api, backoff_max=config.retry_backoff_max), metrics)
-        memo.runtime.preload_batch()
+        configure_settings(settings)
+        kube = KubeClient(
+            await load_api_client(),
+            backoff_max=config.retry_backoff_max,
+            on_retry=lambda what, code: metrics.api_errors.labels("Kubernetes").inc(),
+        )
+        invokers = Invokers(config, metrics=metrics)
+        invokers.preload_batch()
+        clock = SystemClock()
+        memo.kube, memo.invokers = kube, invokers
+        memo.runtime = Runtime(config, kube, invokers, clock=clock, metrics=metrics)
+        memo.reaper = Reaper(kube, clock)
+        memo.reaper.start()
+        memo.peering_watch = None
+        if not scope.standalone:
+            literal = [ns for ns in scope.namespaces or () if not set(ns) & set("*?[")]
+            memo.peering_watch = asyncio.create_task(
+                warn_while_missing(kube, None if scope.namespaces is None else literal)
+            )
 
     @kopf.on.cleanup(registry=registry)
     async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
-        runtime: Runtime | None = getattr(memo, "runtime", None)
-        if runtime is not None:
-            await runtime.close()
-            await runtime.kube.close()
+        if getattr(memo, "peering_watch", None) is not None:
+            memo.peering_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await memo.peering_watch
+        if getattr(memo, "reaper", None) is not None:
+            await memo.reaper.stop()
+        if getattr(memo, "runtime", None) is not None:
+            await memo.runtime.close()
+            await memo.invokers.close()
+            await memo.kube.close()
 
     @kopf.daemon(
         GROUP,
@@ -116,11 +163,12 @@ def register(
         id="reconcile",
         registry=registry,
         when=_active,
-        # On deletion the daemon gets `stopped` and this long to clean up by itself (kill the
-        # process tree, delete the Batch job, record Cancelled); only then does kopf
-        # cancel it, and give up 10 s later. Without a backoff kopf cancels at once.
+        # On deletion or exit the daemon is told to stop and given this long to clean up by
+        # itself (kill the process tree, delete the Batch job, record the outcome); on exit
+        # kopf then gives up on it. On deletion it never cancels it (timeout None): the
+        # finalizer stays until the clean-up really happened, however long that takes.
         cancellation_backoff=config.kill_grace_seconds + 20.0,
-        cancellation_timeout=10.0,
+        cancellation_timeout=None,
         cancellation_polling=1.0,
     )
     async def workflowrun_daemon(
@@ -132,16 +180,16 @@ def register(
         spec: kopf.Spec,
         status: kopf.Status,
         stopped: kopf.DaemonStopped,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
         memo: Any,
         **_: Any,
     ) -> None:
-        ref = _run_ref(name, namespace, uid, meta)
         runtime: Runtime = memo.runtime
-        await runtime.reconcile(ref, dict(spec), dict(status), stopped, logger)
+        await runtime.reconcile(
+            _ref(name, namespace, uid, meta), dict(spec), dict(status), KopfStop(stopped)
+        )
 
-    # A low-level handler: kopf stores nothing for it (no extra writes per run) and awaits
-    # it before it releases the finalizer in the same cycle.
+    # Low-level handlers: kopf stores nothing for them (no extra writes per run). This one
+    # runs before kopf releases the finalizer of a run deleted while nobody reconciled it.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_deleted_while_active)
     async def workflowrun_deleted(
         *,
@@ -151,10 +199,32 @@ def register(
         meta: kopf.Meta,
         spec: kopf.Spec,
         status: kopf.Status,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
         memo: Any,
         **_: Any,
     ) -> None:
-        ref = _run_ref(name, namespace, uid, meta)
         runtime: Runtime = memo.runtime
-        await runtime.finalize_unowned(ref, dict(spec), dict(status), logger)
+        await runtime.finalize_unowned(_ref(name, namespace, uid, meta), dict(spec), dict(status))
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_finished)
+    async def workflowrun_finished(
+        *,
+        type: str | None,
+        name: str,
+        namespace: str | None,
+        uid: str,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        reaper: Reaper = memo.reaper
+        if type == "DELETED":
+            reaper.forget(uid)
+            return
+        ttl = ttl_for(spec, meta, config.ttl_seconds_after_finished)
+        at = expiry(status, ttl) if ttl is not None else None
+        if at is None:
+            reaper.forget(uid)
+        else:
+            reaper.schedule(_ref(name, namespace, uid, meta), at)

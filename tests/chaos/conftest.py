@@ -17,7 +17,6 @@ import pytest
 from tests.integration.conftest import (  # noqa: F401 - fixtures shared with this tier
     batch_server,
     pixi_bin,
-    pytest_runtest_makereport,
     runs,
     start_operator,
     workspace,

@@ -20,8 +20,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.chaos.conftest import Tally
 from tests.integration.conftest import batch_spec, create_tree, local_spec
-from tests.runs import TERMINAL, Runs, condition
-from wt_invokers.testing.workflows import process_is_alive
+from wt_envtest.runs import Runs, condition
+from wt_operator.api import TERMINAL_PHASES
+from wt_testkit.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -32,7 +33,9 @@ async def settle(runs: Runs, names: list[str], timeout: float) -> dict[str, dict
     objs: dict[str, dict[str, Any]] = {}
     while True:
         objs = {o["metadata"]["name"]: o for o in await runs.list()}
-        done = all((objs.get(n, {}).get("status") or {}).get("phase") in TERMINAL for n in names)
+        done = all(
+            (objs.get(n, {}).get("status") or {}).get("phase") in TERMINAL_PHASES for n in names
+        )
         if done or asyncio.get_running_loop().time() > deadline:
             return objs
         await asyncio.sleep(0.25)
@@ -44,7 +47,7 @@ def account(tally: Tally, names: list[str], objs: dict[str, dict[str, Any]]) -> 
         obj = objs.get(name)
         if obj is None:
             tally.lost += 1
-        elif (obj.get("status") or {}).get("phase") not in TERMINAL:
+        elif (obj.get("status") or {}).get("phase") not in TERMINAL_PHASES:
             tally.stuck += 1
 
 

@@ -21,11 +21,8 @@ import pytest
 
 from hack.image import build
 from tests.image.oci import Container, ImageConfig, runtime_spec
-from tests.integration.conftest import (  # noqa: F401 - fixtures shared with this tier
-    pytest_runtest_makereport,
-    runs,
-)
-from wt_invokers.testing.workflows import make_workspace
+from tests.integration.conftest import runs  # noqa: F401 - a fixture shared with this tier
+from wt_testkit.workflows import make_workspace
 
 HERE = Path(__file__).resolve().parent
 NEEDS_BUILDAH = {"test_image.py"}
@@ -143,7 +140,7 @@ def run_image(
         return container
 
     yield make
-    failed = getattr(request.node, "rep_call", None)
+    failed = getattr(request.node, "rep_call", None)  # set by wt_envtest.plugin
     for container in made:
         container.delete()
         if failed is not None and failed.failed:

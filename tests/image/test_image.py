@@ -21,14 +21,14 @@ import pytest
 from hack.image import build
 from tests.image.oci import Container, ImageConfig, Proc
 from tests.integration.conftest import local_spec
-from tests.kube import free_port
-from tests.runs import TERMINAL, Runs
-from wt_invokers.testing.workflows import read_echo_file
+from wt_envtest import Runs, free_port
+from wt_testkit.workflows import read_echo_file
 
 # The first test to need the image may build it from nothing (about 3 minutes).
 pytestmark = pytest.mark.timeout(900)
 
 KUBECONFIG = "/etc/wt/kubeconfig"
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
 SITE_PACKAGES = "opt/wt/lib/python3.11/site-packages"
 
 

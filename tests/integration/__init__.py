@@ -1,1 +1,1 @@
-"""Integration tier: real kube-apiserver + etcd (see tests/kube.py)."""
+"""Integration tier: real kube-apiserver + etcd (see the wt_envtest package in testkit/)."""

@@ -1,8 +1,8 @@
 """Fixtures for running the real operator against the real control plane.
 
 Stand-ins, named as such: the ``pixi`` on the operator's PATH is the stand-in
-from ``wt_invokers.testing.workflows`` (no pixi binary can be installed here),
-and Google Cloud Batch is ``wt_invokers.testing.batch_server`` (real gRPC, real
+from ``wt_testkit.workflows`` (no pixi binary can be installed here),
+and Google Cloud Batch is ``wt_testkit.batch`` (real gRPC, real
 client). Everything else — API server, etcd, conda environment, processes — is real.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.operator_proc import OperatorProcess
-from tests.runs import Runs
-from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW, make_workspace, write_pixi_standin
+from wt_envtest.operator_process import OperatorProcess
+from wt_envtest.runs import Runs
+from wt_testkit.batch import InProcessBatchServer
+from wt_testkit.workflows import SAMPLE_WORKFLOW, make_workspace, write_pixi_standin
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +68,7 @@ def start_operator(
         standalone: bool = True,
         priority: int | None = None,
         kubeconfig: Path | None = None,
+        extra_args: tuple[str, ...] = (),
         **env: str,
     ) -> OperatorProcess:
         proc = OperatorProcess(
@@ -79,6 +80,7 @@ def start_operator(
             env=env,
             standalone=standalone,
             priority=priority,
+            extra_args=extra_args,
         )
         procs.append(proc)
         return proc.start()
@@ -86,17 +88,10 @@ def start_operator(
     yield start
     for proc in procs:
         proc.stop(timeout=15)
-    failed = getattr(request.node, "rep_call", None)
+    failed = getattr(request.node, "rep_call", None)  # set by wt_envtest.plugin
     if failed is not None and failed.failed:
         for proc in procs:
             print(f"--- {proc.log_path.name} (tail) ---\n{proc.logs()[-6000:]}")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    rep = yield
-    setattr(item, f"rep_{rep.when}", rep)
-    return rep
 
 
 @pytest.fixture

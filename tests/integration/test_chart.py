@@ -18,7 +18,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.integration.conftest import local_spec
-from tests.runs import Runs
+from wt_envtest.runs import Runs
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.kube import ControlPlane
+from wt_envtest import ControlPlane
 
 GROUP, VERSION, PLURAL = "smoke.wt.dev", "v1", "widgets"
 # kubernetes_asyncio sends custom-object patches as JSON Patch unless told otherwise.

@@ -17,9 +17,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.conftest import batch_spec, create_tree, local_spec, wait_file
-from tests.operator_proc import tcp_connections_to
-from tests.runs import Runs, condition
-from wt_invokers.testing.workflows import process_is_alive
+from wt_envtest.processes import tcp_connections_to
+from wt_envtest.runs import Runs, condition
+from wt_testkit.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(180)
 

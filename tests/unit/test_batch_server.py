@@ -22,7 +22,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import batch_v1
 
 from wt_invokers.cloud_batch import make_batch_client
-from wt_invokers.testing.batch_server import InProcessBatchServer, parse_lifecycle
+from wt_testkit.batch import InProcessBatchServer, parse_lifecycle
 
 PARENT = "projects/p/locations/r"
 
@@ -189,7 +189,7 @@ async def test_cli_serves_grpc_and_a_json_control_endpoint() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wt_invokers.testing.batch_server",
+        "wt_testkit.batch",
         "--latency",
         "0.001",
         "--lifecycle",

@@ -9,18 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kube import EnvtestUnavailable, find_bin_dir
-
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "wt-operator"
 
 
 @pytest.fixture(scope="module")
-def helm() -> Path:
-    try:
-        return find_bin_dir() / "helm"
-    except EnvtestUnavailable as exc:  # never a skip: the chart must be checked
-        pytest.fail(str(exc), pytrace=False)
+def helm(bin_dir: Path) -> Path:
+    """The pinned helm binary (``bin_dir`` fails the test, never skips, when it is missing)."""
+    return bin_dir / "helm"
 
 
 def run(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -31,13 +31,14 @@ from wt_invokers.cloud_batch import (
     JOB_ID_PATTERN,
     LITHOPS_CONFIG_JSON_ENV_VAR,
     RUN_ID_LABEL,
-    BatchJobInfo,
     job_id,
+    job_logs_query,
+    job_logs_url,
     make_batch_client,
 )
-from wt_invokers.local import RUN_ID_ENV_VAR
-from wt_invokers.testing.batch_server import InProcessBatchServer
-from wt_invokers.testing.workflows import SAMPLE_WORKFLOW
+from wt_invokers.local import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR
+from wt_testkit.batch import InProcessBatchServer
+from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 IMAGE = "europe-docker.pkg.dev/wt/wf/sample:1.2.0"
 PARENT = "projects/wt-test/locations/us-central1"
@@ -141,6 +142,7 @@ async def test_job_shape_is_what_batch_needs_and_nothing_of_the_operator_leaks(
         "MODE": "fast",
         "WT_RESULTS": "gs://wt/results/nightly-7/",
         RUN_ID_ENV_VAR: "Nightly Run #7",
+        PROCESS_MARKER_ENV_VAR: "Nightly Run #7",
         LITHOPS_CONFIG_JSON_ENV_VAR: '{"lithops":{"backend":"gcp_batch"}}',
     }
     assert extra_env == {"API_TOKEN": "t0k", "MODE": "fast"}  # the caller's dict is untouched
@@ -195,13 +197,21 @@ async def test_constructor_arguments_override_the_environment(
 # -- rejected before any RPC ---------------------------------------------------------------
 
 
-async def test_missing_project_is_a_configuration_error_before_any_rpc(
+async def test_missing_project_is_a_configuration_error_of_run_not_of_the_constructor(
     batch_env: InProcessBatchServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
+    inv = CloudBatchInvoker(SAMPLE_WORKFLOW)  # as upstream: asking needs no GCP settings
+    assert inv.entrypoint == f"pixi run -e default {SAMPLE_WORKFLOW}"
+    assert await inv.is_installed()
     with pytest.raises(InvokerConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
-        CloudBatchInvoker(SAMPLE_WORKFLOW)
+        await submit(inv)
     assert batch_env.calls == {}
+    # Settings are read when a call needs them: a project set later is used.
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "late-project")
+    await submit(inv)
+    assert inv.job_name is not None and inv.job_name.startswith("projects/late-project/")
+    await inv.close()
 
 
 @pytest.mark.parametrize(
@@ -308,6 +318,66 @@ async def test_only_our_retry_policy_runs_not_the_clients_own(
     assert server.calls["GetJob"] == 2
 
 
+async def test_a_job_of_another_run_under_the_same_id_is_never_adopted(
+    make: Make, server: InProcessBatchServer
+) -> None:
+    # A copied manifest: same run id, same job id requested, another run (uid).
+    await submit(make(), run_uid="uid-a", job_id="wt-copied-run")
+    with pytest.raises(PermanentSubmissionError, match="belongs to another run") as info:
+        await submit(make(), run_uid="uid-b", job_id="wt-copied-run")
+    assert info.value.code == "ALREADY_EXISTS"
+    assert server.created_jobs == 1
+    # The same run submitting again still adopts its own job.
+    again = make()
+    await submit(again, run_uid="uid-a", job_id="wt-copied-run")
+    assert again.job_name == f"{PARENT}/jobs/wt-copied-run"
+    assert server.created_jobs == 1
+
+
+async def test_the_job_id_and_owner_label_derive_from_the_run_uid(
+    make: Make, server: InProcessBatchServer
+) -> None:
+    first, second = make(), make()
+    await submit(first, run_uid="6f1c-uid-a")
+    await submit(second, run_uid="6f1c-uid-b")  # same workflow_run_id "run-1"
+    assert server.created_jobs == 2
+    assert first.job_name != second.job_name
+    job = server.jobs[first.job_name or ""]
+    assert job.labels["wt-run-uid"] == "6f1c-uid-a"
+    assert job.labels[RUN_ID_LABEL] == "run-1"
+
+
+async def test_secret_manager_versions_travel_as_secret_variables(
+    make: Make, server: InProcessBatchServer
+) -> None:
+    version = "projects/wt-test/secrets/api-token/versions/3"
+    inv = make()
+    await submit(inv, secret_env={"API_TOKEN": version})
+    env = server.jobs[inv.job_name or ""].task_groups[0].task_spec.environment
+    assert dict(env.secret_variables) == {"API_TOKEN": version}
+    assert "API_TOKEN" not in env.variables
+
+
+async def test_a_config_over_128_kib_is_refused_before_any_rpc(
+    make: Make, server: InProcessBatchServer
+) -> None:
+    big = "data: " + "x" * 140_000 + "\n"
+    with pytest.raises(InvokerConfigurationError, match="128 KiB"):
+        await make().run("run-1", big, "gs://wt/r/", "local", True, docker_image_uri=IMAGE)
+    assert server.calls == {}
+
+
+def test_logs_link_and_query_name_the_job() -> None:
+    name = f"{PARENT}/jobs/wt-run-1-abc"
+    assert job_logs_url(name) == (
+        "https://console.cloud.google.com/batch/jobsDetail/regions/us-central1/jobs/"
+        "wt-run-1-abc/logs?project=wt-test"
+    )
+    query = job_logs_query("wt-test", "job-uid-1")
+    assert 'labels.job_uid="job-uid-1"' in query
+    assert "projects/wt-test/logs/batch_task_logs" in query
+
+
 # -- following the job ---------------------------------------------------------------------------
 
 
@@ -317,7 +387,13 @@ async def test_get_job_follows_the_state_the_service_reports(
     inv = make()
     await submit(inv)
     info = await inv.get_job()
-    assert info == BatchJobInfo(inv.job_name or "", inv.job_uid or "", "QUEUED", "")
+    assert (info.name, info.uid, info.state, info.last_event) == (
+        inv.job_name,
+        inv.job_uid,
+        "QUEUED",
+        "",
+    )
+    assert info.labels[RUN_ID_LABEL] == "run-1"
     server.set_job_state(job_id("run-1"), "RUNNING")
     assert (await inv.get_job()).state == "RUNNING"
     server.set_job_state(inv.job_name or "", "FAILED", description="task 0 exited with 3")

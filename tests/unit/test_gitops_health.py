@@ -20,7 +20,8 @@ import pytest
 import yaml
 from lupa import LuaRuntime
 
-from wt_operator.status import Reason, status_patch
+from wt_operator.api import Phase, Reason
+from wt_operator.core.status import Transition, status_patch
 
 ROOT = Path(__file__).resolve().parents[2]
 KSTATUS_SRC = ROOT / "hack" / "kstatus"
@@ -31,11 +32,14 @@ NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def _run(
-    phase: str, reason: str, message: str, *, generation: int = 1, status_gen: int | None = None
+    phase: str, reason: Reason, message: str, *, generation: int = 1, status_gen: int | None = None
 ) -> dict[str, Any]:
     obj = _fresh(generation)
     obj["status"] = status_patch(
-        phase, reason, message, generation=status_gen or generation, now=NOW
+        Transition(Phase(phase), Reason(reason), message),
+        previous={},
+        generation=status_gen or generation,
+        now=NOW,
     )
     return obj
 

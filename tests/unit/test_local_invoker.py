@@ -20,13 +20,20 @@ import pytest
 from wt_invokers import (
     CommandError,
     InstallationError,
+    InvocationStartError,
     InvocationStateError,
     InvocationTimeoutError,
     InvokerConfigurationError,
     LocalSubprocessInvoker,
 )
-from wt_invokers.local import CWD_ENV_VAR, RUN_ID_ENV_VAR, Launcher, kill_stale_processes
-from wt_invokers.testing.workflows import (
+from wt_invokers.local import (
+    CWD_ENV_VAR,
+    PROCESS_MARKER_ENV_VAR,
+    RUN_ID_ENV_VAR,
+    Launcher,
+    kill_stale_processes,
+)
+from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     ConfigValue,
     make_workspace,
@@ -215,10 +222,12 @@ async def test_fifty_megabytes_of_output_do_not_deadlock(workspace: Path, tmp_pa
     assert len(inv.output_tail) == 50
 
 
-async def test_a_background_grandchild_holding_the_pipes_does_not_block_wait(
-    workspace: Path, tmp_path: Path
-) -> None:
-    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+async def test_a_finished_run_leaves_no_process_behind(workspace: Path, tmp_path: Path) -> None:
+    # A workflow that backgrounds a child (holding its output pipes) and exits: wait()
+    # must neither hang on the pipes nor leave the child running outside any limit.
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix", kill_grace_seconds=0.5
+    )
     pid_file = tmp_path / "gc.pid"
     await start(
         inv,
@@ -232,11 +241,9 @@ async def test_a_background_grandchild_holding_the_pipes_does_not_block_wait(
     )
     assert await asyncio.wait_for(inv.wait(), timeout=10) == 3
     assert inv.output_tail == ["stdout line 1", "stdout line 2"]
-    # The run's leftovers are still findable by its marker.
     grandchild = int(pid_file.read_text())
-    assert process_is_alive(grandchild)
-    assert await kill_stale_processes("run-bg", grace=0.5) == 1
     assert not process_is_alive(grandchild)
+    assert await kill_stale_processes("run-bg", grace=0.5) == 0
 
 
 async def test_the_event_loop_stays_free_while_waiting(workspace: Path, tmp_path: Path) -> None:
@@ -355,7 +362,7 @@ async def test_cancelling_the_waiting_task_kills_the_tree(workspace: Path, tmp_p
 
 
 async def test_kill_stale_processes_finds_a_marked_orphan(tmp_path: Path) -> None:
-    env = {**os.environ, RUN_ID_ENV_VAR: "crashed-run"}
+    env = {**os.environ, PROCESS_MARKER_ENV_VAR: "crashed-run"}
     # sh exits at once: its `sleep` is orphaned, as after an operator crash.
     out = subprocess.run(
         ["/bin/sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
@@ -370,6 +377,64 @@ async def test_kill_stale_processes_finds_a_marked_orphan(tmp_path: Path) -> Non
     assert process_is_alive(orphan)
     assert await kill_stale_processes("crashed-run", grace=0.5) == 1
     assert not process_is_alive(orphan)
+
+
+async def test_runs_told_the_same_run_id_are_told_apart_by_their_run_uid(
+    workspace: Path, tmp_path: Path
+) -> None:
+    first = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    second = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    config = workflow_config(sleep=60)
+    url = results_url(tmp_path)
+    await first.run("copied-id", config, url, "local", True, run_uid="uid-a")
+    await second.run("copied-id", config, url, "local", True, run_uid="uid-b")
+    try:
+        # Cleaning up after one never touches the other.
+        assert await kill_stale_processes("uid-a", grace=0.5) >= 1
+        assert await asyncio.wait_for(first.wait(), 10) == 128 + signal.SIGTERM
+        assert second.is_running
+    finally:
+        await second.cancel()
+
+
+async def test_an_exec_linux_refuses_is_a_start_error_not_a_crash(
+    workspace: Path, tmp_path: Path
+) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    huge = {"BIG": "x" * 200_000}  # one string over MAX_ARG_STRLEN (128 KiB): E2BIG
+    with pytest.raises(InvocationStartError, match="Argument list too long"):
+        await inv.run(
+            "run-big", workflow_config(), results_url(tmp_path), "local", True, extra_env=huge
+        )
+    assert not inv.is_running
+    # The invoker is usable afterwards.
+    await start(inv, tmp_path)
+    assert await inv.wait(10) == 0
+
+
+async def test_a_results_url_that_cannot_be_a_directory_is_a_configuration_error(
+    workspace: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    with pytest.raises(InvokerConfigurationError, match="cannot be created"):
+        await inv.run(
+            "run-x", workflow_config(), (tmp_path / "a-file" / "x").as_uri(), "local", True
+        )
+    assert not inv.is_running
+
+
+async def test_an_unknown_keyword_is_warned_about_once(
+    workspace: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    for _ in range(2):
+        await inv.run(
+            "run-k", workflow_config(), results_url(tmp_path), "local", True, extra_evn={}
+        )
+        assert await inv.wait(10) == 0
+    warnings = [r for r in caplog.records if "extra_evn" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
 
 
 # -- installation, launching, state ----------------------------------------------------------

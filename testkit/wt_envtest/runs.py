@@ -1,8 +1,14 @@
-"""Small async helpers to create, read and await WorkflowRuns through the real API."""
+"""Small async helpers to create, read and await WorkflowRuns through the real API.
+
+Exists so integration tests, chaos scenarios and benchmarks say what they mean
+(create, wait for a phase, wait until gone, read Events) through the same real
+client an operator uses, with failures that show the run's last status.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,8 +16,9 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-GROUP, VERSION, PLURAL = "wt.dev", "v1alpha1", "workflowruns"
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
+from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+__all__ = ["Runs", "condition"]
 
 
 class Runs:
@@ -25,8 +32,8 @@ class Runs:
 
     async def create(self, name: str, spec: Mapping[str, Any], **meta: Any) -> dict[str, Any]:
         body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "WorkflowRun",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {"name": name, **meta},
             "spec": dict(spec),
         }
@@ -80,13 +87,18 @@ class Runs:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{name} still exists after {timeout}s: {await self.get(name)}")
 
-    async def events(self, name: str | None = None) -> list[Any]:
-        selector = f"involvedObject.name={name}" if name else None
-        rsp = await self.core.list_namespaced_event(self.namespace, field_selector=selector)
+    async def events(self, name: str | None = None) -> builtins.list[Any]:
+        """Events of the namespace, or of the object called ``name``."""
+        if name:
+            selector = f"involvedObject.name={name}"
+            rsp = await self.core.list_namespaced_event(self.namespace, field_selector=selector)
+        else:
+            rsp = await self.core.list_namespaced_event(self.namespace)
         return list(rsp.items)
 
 
 def condition(obj: Mapping[str, Any], ctype: str) -> dict[str, Any]:
+    """The condition of type ``ctype`` in a run's status; AssertionError when it has none."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == ctype:
             return dict(cond)

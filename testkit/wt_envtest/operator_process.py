@@ -1,7 +1,9 @@
 """The real operator as a child process, for integration tests, chaos, benchmarks and the demo.
 
-Not a mock and not in-process: ``python -m wt_operator`` with its own event
-loop, signals, logs and ports, so ``kill -9`` and restarts are real.
+Exists so nothing about the operator is simulated: ``python -m wt_operator`` with
+its own event loop, signals, logs and ports, so ``kill -9`` and restarts are real.
+The settings a test needs (short grace and poll intervals, free ports, the
+workspace, a fake GCP project) are its defaults; anything else is one keyword.
 """
 
 from __future__ import annotations
@@ -17,29 +19,9 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.kube import free_port
+from wt_envtest.processes import free_port, spawn
 
-__all__ = ["OperatorProcess", "tcp_connections_to"]
-
-
-def tcp_connections_to(pid: int, port: int) -> int:
-    """Established TCP connections of process ``pid`` to local port ``port`` (from /proc)."""
-    inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for fd in fd_dir.iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                cols = line.split()
-                remote_port = int(cols[2].rsplit(":", 1)[1], 16)
-                if remote_port == port and cols[3] == "01" and cols[9] in inodes:
-                    count += 1
-    return count
+__all__ = ["OperatorProcess"]
 
 
 @dataclasses.dataclass
@@ -98,15 +80,8 @@ class OperatorProcess:
             args += ["--priority", str(self.priority)]
         args += list(self.extra_args)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        log.write(f"\n===== starting operator at {time.strftime('%H:%M:%S')} =====\n".encode())
-        log.flush()
-        # Own session: a Ctrl-C of the test run must not reach it before the fixture
-        # stops it; its workflow children get sessions of their own anyway.
-        self.proc = subprocess.Popen(
-            args, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        # Its workflow children get sessions of their own anyway.
+        self.proc = spawn(args, self.log_path, env=self._env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

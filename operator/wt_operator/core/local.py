@@ -1,0 +1,165 @@
+"""Decisions of a Local run: Pending → (Queued →) Running → a terminal phase.
+
+At most once: ``Running`` is recorded *before* the process starts, so a
+reconciler that finds ``Running`` without a process of its own knows the
+process died with its predecessor: the run fails ``InvokerLost`` and is never
+started a second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from wt_operator.api import Phase, Reason
+from wt_operator.core.errors import Terminal
+from wt_operator.core.spec import RunRequest
+from wt_operator.core.status import Transition
+
+__all__ = [
+    "Exited",
+    "LocalOutcome",
+    "Resume",
+    "Stopped",
+    "Stopping",
+    "TimedOut",
+    "deadline_while_queued",
+    "lost",
+    "not_installed",
+    "outcome",
+    "queued",
+    "resume",
+    "running",
+    "stopped_while_queued",
+]
+
+
+class Resume(enum.Enum):
+    """What a reconciler does with a Local run it picks up."""
+
+    START = "start"
+    """Not started yet (Pending, Queued): prepare and start it."""
+    LOST = "lost"
+    """``Running`` without a process here: its process died with an earlier operator."""
+
+
+def resume(phase: str) -> Resume:
+    return Resume.LOST if phase == Phase.RUNNING else Resume.START
+
+
+class Stopping(enum.Enum):
+    """Why a reconciler was asked to stop."""
+
+    DELETED = "deleted"
+    """The run was deleted: cancel it."""
+    OPERATOR = "operator"
+    """This operator is exiting or standing down: its runs are lost to it."""
+
+
+def lost(killed: int) -> Transition:
+    """A run whose process belonged to an operator process that is gone."""
+    state = "was still there and has been killed" if killed else "is gone"
+    return Transition(
+        Phase.FAILED,
+        Reason.INVOKER_LOST,
+        f"the operator restarted while this run was in flight; its process {state}. "
+        "Create a new WorkflowRun to run it again.",
+    )
+
+
+def not_installed(req: RunRequest, workspace: str) -> Transition:
+    return Transition(
+        Phase.FAILED,
+        Reason.NOT_INSTALLED,
+        f"no package matching {req.workflow!r} is installed in environment "
+        f"{req.environment!r} of the operator's workspace {workspace}",
+    )
+
+
+def queued(limit: int) -> Transition:
+    return Transition(Phase.QUEUED, Reason.QUEUED, f"waiting for a free local slot (limit {limit})")
+
+
+def deadline_while_queued(req: RunRequest) -> Transition:
+    return Transition(
+        Phase.FAILED,
+        Reason.DEADLINE_EXCEEDED,
+        f"activeDeadlineSeconds={req.active_deadline_seconds} passed while the run was queued",
+    )
+
+
+def stopped_while_queued(why: Stopping) -> Transition | None:
+    """Deleted while queued: Cancelled. An operator leaving a queued run: nothing (the
+    next operator takes it over, since nothing was started)."""
+    if why is Stopping.DELETED:
+        return Transition(Phase.CANCELLED, Reason.CANCELLED, "deleted while queued")
+    return None
+
+
+def running(req: RunRequest, *, trace_id: str) -> Transition:
+    return Transition(
+        Phase.RUNNING,
+        Reason.RUNNING,
+        f"running {req.workflow} locally",
+        workflow_run_id=req.workflow_run_id,
+        trace_id=trace_id,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Exited:
+    """The workflow exited with ``code`` (128+N when killed by signal N)."""
+
+    code: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedOut:
+    """activeDeadlineSeconds passed; its process tree was killed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stopped:
+    """The reconciler was stopped while the workflow ran; its process tree was killed."""
+
+    why: Stopping
+
+
+LocalOutcome = Exited | TimedOut | Stopped | Terminal
+"""How a started run ended; a :class:`Terminal` when starting it failed."""
+
+
+def outcome(result: LocalOutcome, req: RunRequest, *, tail: str) -> Transition:
+    """The terminal transition for how the run ended; ``tail`` is its masked last output."""
+    match result:
+        case Exited(code=0):
+            return Transition(
+                Phase.SUCCEEDED, Reason.SUCCEEDED, "the workflow exited with 0", 0, "0"
+            )
+        case Exited(code=code):
+            message = f"the workflow exited with {code}"
+            if tail:
+                message += f"\nlast output:\n{tail}"
+            return Transition(Phase.FAILED, Reason.FAILED, message, code, str(code))
+        case TimedOut():
+            return Transition(
+                Phase.FAILED,
+                Reason.DEADLINE_EXCEEDED,
+                f"activeDeadlineSeconds={req.active_deadline_seconds} exceeded; "
+                "the workflow's process tree was killed",
+            )
+        case Stopped(why=Stopping.DELETED):
+            return Transition(
+                Phase.CANCELLED,
+                Reason.CANCELLED,
+                "deleted while running; the process tree was killed",
+            )
+        case Stopped():
+            return Transition(
+                Phase.FAILED,
+                Reason.INVOKER_LOST,
+                "the operator stopped while this run was in flight; its process tree was killed",
+            )
+        case Terminal(reason=reason, message=message):
+            return Transition(Phase.FAILED, reason, message)
+    raise AssertionError(f"unknown outcome {result!r}")  # pragma: no cover - exhaustive

@@ -1,0 +1,218 @@
+"""WorkflowRun spec → a typed :class:`RunRequest`, as pure functions.
+
+The API server's schema and CEL rules already reject malformed objects; what
+remains here is what a schema cannot say (a MatchSpec that does not parse, an
+environment name reserved by an operator setting) and the one translation of
+the raw ``spec`` dictionary into types, so the rest of the operator never reads
+``spec[...]`` itself. Objects stored before a CRD rule existed are checked
+again here (reserved env names), so an upgrade never lets them through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+from rattler import MatchSpec
+
+from wt_invokers.cloud_batch import BatchJobOptions
+from wt_operator.core.errors import InvalidSpecError
+from wt_operator.reserved_env import reserved_reason
+
+__all__ = [
+    "BatchRequest",
+    "EnvSource",
+    "KeyRef",
+    "RunRequest",
+    "parse_spec",
+    "render_yaml",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRef:
+    """A reference to one key of a Secret or ConfigMap in the run's namespace."""
+
+    kind: Literal["Secret", "ConfigMap"]
+    name: str
+    key: str
+    optional: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r} key {self.key!r}"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSource:
+    """One ``spec.env`` entry: a literal, a Secret/ConfigMap key, or a Secret Manager version."""
+
+    name: str
+    value: str | None = None
+    ref: KeyRef | None = None
+    gcp_secret_version: str | None = None
+    """``projects/P/secrets/S/versions/V``, resolved by Cloud Batch itself."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRequest:
+    """``spec.cloudBatch``: the job's resources plus where it runs (defaults not applied)."""
+
+    options: BatchJobOptions
+    project: str | None = None
+    region: str | None = None
+    service_account: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs, parsed from the spec; references are still unresolved."""
+
+    workflow: str
+    invoker: Literal["Local", "CloudBatch"]
+    workflow_run_id: str
+    results_url: str
+    execution_mode: str = "sequential"
+    mock_io: bool = False
+    config_text: str | None = None
+    """The YAML config; None when it comes from ``config_ref`` (read at start)."""
+    config_ref: KeyRef | None = None
+    otel_exporter: str | None = None
+    otel_console_exporter_dst: str | None = None
+    otel_endpoint: str | None = None
+    env: tuple[EnvSource, ...] = ()
+    lithops_config_text: str | None = None
+    active_deadline_seconds: int | None = None
+    ttl_seconds_after_finished: int | None = None
+    environment: str = "default"
+    batch: BatchRequest | None = None
+
+    @property
+    def uses_kubernetes_secrets(self) -> bool:
+        return any(e.ref is not None and e.ref.kind == "Secret" for e in self.env)
+
+
+def render_yaml(value: Any) -> str:
+    """Render a free-form spec object as the YAML text the workflow reads."""
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _key_ref(kind: Literal["Secret", "ConfigMap"], raw: Mapping[str, Any]) -> KeyRef:
+    return KeyRef(
+        kind=kind,
+        name=str(raw["name"]),
+        key=str(raw["key"]),
+        optional=bool(raw.get("optional", False)),
+    )
+
+
+def _env(raw_env: Any, results_env_var: str | None) -> tuple[EnvSource, ...]:
+    out: list[EnvSource] = []
+    for item in raw_env or []:
+        name = str(item["name"])
+        why = reserved_reason(name, results_env_var=results_env_var)
+        if why is not None:
+            raise InvalidSpecError(f"spec.env: {why}; the workflow was not started")
+        value_from = item.get("valueFrom") or {}
+        ref: KeyRef | None = None
+        if "secretKeyRef" in value_from:
+            ref = _key_ref("Secret", value_from["secretKeyRef"])
+        elif "configMapKeyRef" in value_from:
+            ref = _key_ref("ConfigMap", value_from["configMapKeyRef"])
+        version = value_from.get("gcpSecretVersion")
+        out.append(
+            EnvSource(
+                name=name,
+                value=item.get("value"),
+                ref=ref,
+                gcp_secret_version=str(version) if version else None,
+            )
+        )
+    return tuple(out)
+
+
+def _batch(cb: Mapping[str, Any]) -> BatchRequest:
+    if not cb.get("image"):
+        raise InvalidSpecError("spec.cloudBatch.image is required when invoker is CloudBatch")
+    gpu = cb.get("gpu") or {}
+    net = cb.get("network") or {}
+    defaults = BatchJobOptions()
+    options = BatchJobOptions(
+        docker_image_uri=str(cb["image"]),
+        cpu_milli=int(cb.get("cpuMilli") or defaults.cpu_milli),
+        memory_mib=int(cb.get("memoryMib") or defaults.memory_mib),
+        machine_type=cb.get("machineType") or None,
+        gpu_type=gpu.get("type") or None,
+        gpu_count=int(gpu.get("count", 1)),
+        network=net.get("network") or None,
+        subnetwork=net.get("subnetwork") or None,
+        no_external_ip=bool(net.get("noExternalIp", False)),
+        labels=dict(cb.get("labels") or {}),
+    )
+    return BatchRequest(
+        options=options,
+        project=cb.get("project") or None,
+        region=cb.get("region") or None,
+        service_account=cb.get("serviceAccount") or None,
+    )
+
+
+def parse_spec(
+    spec: Mapping[str, Any], *, uid: str, results_env_var: str | None = None
+) -> RunRequest:
+    """Validate what the schema cannot and build a :class:`RunRequest`.
+
+    ``results_env_var`` is the variable carrying the results URL, refused in ``env``.
+
+    Raises:
+        InvalidSpecError: with a message meant for ``status.message``.
+    """
+    workflow = str(spec.get("workflow", "")).strip()
+    try:
+        matchspec = MatchSpec(workflow)
+    except Exception as exc:  # rattler's InvalidMatchSpecError
+        raise InvalidSpecError(
+            f"spec.workflow {workflow!r} is not a valid MatchSpec: {exc}"
+        ) from exc
+    if matchspec.name is None:
+        raise InvalidSpecError(f"spec.workflow {workflow!r} names no package")
+    invoker = spec.get("invoker")
+    if invoker not in ("Local", "CloudBatch"):
+        raise InvalidSpecError(f"spec.invoker {invoker!r} must be Local or CloudBatch")
+
+    config_text: str | None = None
+    config_ref: KeyRef | None = None
+    if spec.get("configFrom"):
+        config_ref = _key_ref("ConfigMap", spec["configFrom"]["configMapKeyRef"])
+    else:
+        config_text = render_yaml(spec.get("config") or {})
+
+    env = _env(spec.get("env"), results_env_var)
+    if invoker == "Local" and any(e.gcp_secret_version for e in env):
+        raise InvalidSpecError(
+            "spec.env: valueFrom.gcpSecretVersion works only with invoker CloudBatch"
+        )
+    lithops = spec.get("lithopsConfig")
+    otel = spec.get("otel") or {}
+    deadline = spec.get("activeDeadlineSeconds")
+    ttl = spec.get("ttlSecondsAfterFinished")
+    return RunRequest(
+        workflow=workflow,
+        invoker=invoker,
+        workflow_run_id=str(spec.get("workflowRunId") or uid),
+        results_url=str(spec["resultsUrl"]),
+        execution_mode=str(spec.get("executionMode", "sequential")),
+        mock_io=bool(spec.get("mockIo", False)),
+        config_text=config_text,
+        config_ref=config_ref,
+        otel_exporter=otel.get("exporter"),
+        otel_console_exporter_dst=otel.get("consoleExporterDst"),
+        otel_endpoint=otel.get("endpoint"),
+        env=env,
+        lithops_config_text=render_yaml(lithops) if lithops else None,
+        active_deadline_seconds=int(deadline) if deadline is not None else None,
+        ttl_seconds_after_finished=int(ttl) if ttl is not None else None,
+        environment=str((spec.get("local") or {}).get("environment", "default")),
+        batch=_batch(spec.get("cloudBatch") or {}) if invoker == "CloudBatch" else None,
+    )

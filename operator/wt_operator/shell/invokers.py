@@ -1,0 +1,150 @@
+"""Building invokers for runs, behind protocols the reconcilers depend on.
+
+Exists so the reconcilers never construct library objects themselves: the real
+:class:`Invokers` applies the operator's settings (workspace, launcher, GCP
+defaults, one shared Batch client, a retry policy that keeps trying and counts
+every retry), and unit tests hand the same reconcilers scripted doubles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from wt_invokers import CloudBatchInvoker, LocalSubprocessInvoker
+from wt_invokers import _process as processes
+from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
+from wt_invokers.invocation import Invocation
+from wt_invokers.local import LineCallback, kill_stale_processes
+from wt_invokers.retry import RetryPolicy
+from wt_operator.config import OperatorConfig
+from wt_operator.core.policy import placement
+from wt_operator.core.spec import RunRequest
+from wt_operator.metrics import Metrics
+
+__all__ = ["BatchInvoker", "InvokerFactory", "Invokers", "LocalInvoker"]
+
+
+class LocalInvoker(Protocol):
+    """What the Local reconciler uses of :class:`~wt_invokers.LocalSubprocessInvoker`."""
+
+    async def is_installed(self) -> bool: ...
+
+    async def start(self, invocation: Invocation) -> None: ...
+
+    async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int: ...
+
+    async def cancel(self) -> int | None: ...
+
+
+class BatchInvoker(Protocol):
+    """What the Batch reconciler uses of :class:`~wt_invokers.CloudBatchInvoker`."""
+
+    async def submit(
+        self,
+        invocation: Invocation,
+        options: BatchJobOptions,
+        *,
+        job_id: str | None = None,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> BatchJobInfo: ...
+
+    async def get_job(self, job_name: str | None = None) -> BatchJobInfo: ...
+
+    async def cancel_job(self, job_name: str | None = None) -> None: ...
+
+    async def delete_job(self, job_name: str | None = None) -> None: ...
+
+    def job_name_for(self, key: str, readable: str | None = None) -> str: ...
+
+
+class InvokerFactory(Protocol):
+    """Makes the invokers of runs, and finds and kills the processes a run left behind."""
+
+    @property
+    def workspace(self) -> str: ...
+
+    def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker: ...
+
+    def batch(self, req: RunRequest) -> BatchInvoker: ...
+
+    async def kill_stale(self, marker: str) -> int:
+        """Kill every process marked ``marker``; how many there were."""
+
+    async def leftovers(self, marker: str) -> set[int]:
+        """Pids still marked ``marker`` (what a cancel must have removed)."""
+
+
+class Invokers:
+    """The real :class:`InvokerFactory`, from the operator's settings."""
+
+    def __init__(
+        self, config: OperatorConfig, *, metrics: Metrics, batch_client: Any | None = None
+    ) -> None:
+        self.config = config
+        self._batch_client = batch_client
+        self.retry = RetryPolicy(
+            max_attempts=None,  # a transient outage never fails a run; a stop cancels the wait
+            initial_backoff=0.5,
+            max_backoff=config.retry_backoff_max,
+            on_retry=lambda what, code: metrics.api_errors.labels("CloudBatch").inc(),
+        )
+
+    @property
+    def workspace(self) -> str:
+        return str(self.config.workspace)
+
+    def preload_batch(self) -> None:
+        """Import the Batch client library now when Batch is configured.
+
+        Importing it takes about a second of CPU; done lazily, that second lands on the
+        event loop just as the first Batch runs arrive (often hundreds at once).
+        """
+        if self.config.batch_defaults.project or self.config.batch_emulator_host:
+            with contextlib.suppress(ImportError):
+                importlib.import_module("google.cloud.batch_v1")
+
+    def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
+        cfg = self.config
+        return LocalSubprocessInvoker(
+            req.workflow,
+            cwd=cfg.workspace,
+            environment=req.environment,
+            launcher=cfg.local_launcher,
+            results_env_var=cfg.results_env_var,
+            line_callback=line_callback,
+            tail_lines=1,  # the run's own masked log keeps the tail
+            kill_grace_seconds=cfg.kill_grace_seconds,
+        )
+
+    def batch(self, req: RunRequest) -> BatchInvoker:
+        where = placement(req, self.config.batch_defaults)
+        if self._batch_client is None:
+            # One client for all runs: a gRPC channel is expensive and multiplexes.
+            self._batch_client = make_batch_client(self.config.batch_emulator_host)
+        return CloudBatchInvoker(
+            req.workflow,
+            project_id=where.project,
+            region=where.region,
+            service_account=where.service_account,
+            client=self._batch_client,
+            environment=req.environment,
+            results_env_var=self.config.results_env_var,
+            retry=self.retry,
+        )
+
+    async def kill_stale(self, marker: str) -> int:
+        return await kill_stale_processes(marker, grace=self.config.kill_grace_seconds)
+
+    async def leftovers(self, marker: str) -> set[int]:
+        return await asyncio.to_thread(processes.find_marked, marker)
+
+    async def close(self) -> None:
+        client, self._batch_client = self._batch_client, None
+        transport = getattr(client, "transport", None)
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.close()

@@ -1,0 +1,186 @@
+"""Carrying out a Local run's decisions: prepare, queue, record Running, start, wait, record.
+
+The order is the guarantee (see :mod:`wt_operator.core.local`): ``Running`` is
+written before the process starts, so a run is never started twice; whatever the
+outcome, every process of the run (found by its process group and by the marker
+derived from its uid) is gone before the outcome is recorded, so a finished run
+leaves nothing behind and a deleted run keeps its finalizer until that is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from wt_invokers import InvocationTimeoutError
+from wt_invokers.invocation import Invocation
+from wt_operator.api import Phase, Reason
+from wt_operator.config import OperatorConfig
+from wt_operator.core import local
+from wt_operator.core.errors import Terminal, Transient, classify
+from wt_operator.core.invocation import invocation as build_invocation
+from wt_operator.core.invocation import trace_id
+from wt_operator.core.local import Exited, LocalOutcome, Stopped, Stopping, TimedOut
+from wt_operator.core.masking import Masker
+from wt_operator.core.spec import RunRequest
+from wt_operator.core.status import Transition, log_tail
+from wt_operator.metrics import Metrics
+from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
+from wt_operator.shell.resolve import resolve
+from wt_operator.shell.run import RunContext, StopRequested
+from wt_operator.shell.runlog import RunLog
+
+__all__ = ["LocalRunner"]
+
+
+class LocalRunner:
+    """Runs Local WorkflowRuns in this process, at most ``max_concurrent_local_runs`` at once."""
+
+    def __init__(
+        self,
+        config: OperatorConfig,
+        invokers: InvokerFactory,
+        metrics: Metrics,
+        output_logger: logging.Logger,
+    ) -> None:
+        self.config = config
+        self.invokers = invokers
+        self.metrics = metrics
+        self.output_logger = output_logger
+        self.slots = asyncio.Semaphore(config.max_concurrent_local_runs)
+
+    async def run(self, ctx: RunContext, req: RunRequest) -> None:
+        """Drive ``req`` from its current phase to a terminal one (or until stopped)."""
+        runlog = RunLog(
+            ctx.ref,
+            kube=ctx.kube,
+            masker=ctx.masker,
+            max_bytes=self.config.log_max_bytes,
+            flush_seconds=self.config.log_flush_seconds,
+            tail_lines=self.config.log_tail_lines,
+            logger=logging.LoggerAdapter(self.output_logger, ctx.log_fields),
+        )
+        invoker = self.invokers.local(req, line_callback=runlog.line)
+        try:
+            installed = await invoker.is_installed()
+        except Exception as exc:
+            await ctx.fail(exc)
+            return
+        if not installed:  # said at once, not after a wait in the queue
+            await ctx.record(local.not_installed(req, self.invokers.workspace))
+            return
+        if not await self._take_slot(ctx, req):
+            return
+        try:
+            # References are read when the run starts, not when it was queued: a Secret
+            # rotated meanwhile is read fresh.
+            invocation = await self._prepare(ctx, req)
+            if invocation is not None:
+                runlog.masker = ctx.masker
+                await self._execute(ctx, req, invoker, invocation, runlog)
+        finally:
+            self.slots.release()
+
+    async def lost(self, ctx: RunContext) -> None:
+        """A run found ``Running``: its process belonged to an operator that is gone."""
+        killed = await self.invokers.kill_stale(ctx.ref.uid)
+        await ctx.record(local.lost(killed))
+
+    async def _prepare(self, ctx: RunContext, req: RunRequest) -> Invocation | None:
+        """The run's Invocation, or None once a terminal outcome is recorded."""
+        try:
+            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
+        except Exception as exc:
+            await ctx.fail(exc)
+            return None
+        ctx.masker = Masker(resolved.secrets)
+        return build_invocation(
+            req, uid=ctx.ref.uid, config_text=resolved.config_text, env=resolved.env
+        )
+
+    async def _take_slot(self, ctx: RunContext, req: RunRequest) -> bool:
+        """Wait for a free slot (recording Queued if none is free); False once ended."""
+        if self.slots.locked() and ctx.phase != Phase.QUEUED:
+            await ctx.record(local.queued(self.config.max_concurrent_local_runs))
+        self.metrics.queued.inc()
+        try:
+            remaining = ctx.remaining(req.active_deadline_seconds)
+            await ctx.until_stopped(self.slots.acquire(), timeout=remaining)
+        except TimeoutError:
+            await ctx.record(local.deadline_while_queued(req))
+            return False
+        except StopRequested as stop:
+            ended = local.stopped_while_queued(stop.why)
+            if ended is not None:
+                await ctx.record(ended)
+            raise
+        finally:
+            self.metrics.queued.dec()
+        why = ctx.stop.why()
+        if why is not None:  # stopped just as the slot came free
+            self.slots.release()
+            raise StopRequested(why)
+        return True
+
+    async def _execute(
+        self,
+        ctx: RunContext,
+        req: RunRequest,
+        invoker: LocalInvoker,
+        invocation: Invocation,
+        runlog: RunLog,
+    ) -> None:
+        # Running is written *before* the process starts: see core.local.
+        await ctx.record(local.running(req, trace_id=trace_id(ctx.ref.uid)))
+        self.metrics.active.labels("Local").inc()
+        runlog.start()
+        result: LocalOutcome
+        try:
+            result = await self._start_and_wait(ctx, req, invoker, invocation)
+        finally:
+            self.metrics.active.labels("Local").dec()
+            await runlog.close()
+        if isinstance(result, Stopped) and result.why is Stopping.DELETED:
+            await self._until_gone(ctx)
+        tail = log_tail(runlog.tail(), max_lines=self.config.log_tail_lines)
+        await ctx.record(local.outcome(result, req, tail=tail))
+
+    async def _start_and_wait(
+        self, ctx: RunContext, req: RunRequest, invoker: LocalInvoker, invocation: Invocation
+    ) -> LocalOutcome:
+        try:
+            await invoker.start(invocation)
+        except Exception as exc:
+            verdict = classify(exc)
+            if isinstance(verdict, Transient):
+                verdict = Terminal(Reason.START_FAILED, verdict.detail)
+            return verdict
+        try:
+            code = await ctx.until_stopped(
+                invoker.wait(timeout=ctx.remaining(req.active_deadline_seconds))
+            )
+        except InvocationTimeoutError:
+            return TimedOut()
+        except StopRequested as stop:
+            await invoker.cancel()  # the cancelled wait killed the tree; this makes sure
+            return Stopped(stop.why)
+        return Exited(code)
+
+    async def _until_gone(self, ctx: RunContext) -> None:
+        """Keep killing until no process of the run is left (the finalizer waits for this)."""
+        delay = 1.0
+        reported = False
+        while left := await self.invokers.leftovers(ctx.ref.uid):
+            if not reported:
+                reported = True
+                await ctx.record(
+                    Transition(
+                        Phase.RUNNING,
+                        Reason.CANCELLING,
+                        f"deleted; process(es) {sorted(left)} of the run survived SIGKILL; "
+                        "retrying. The run is kept until they are gone.",
+                    )
+                )
+            await self.invokers.kill_stale(ctx.ref.uid)
+            await ctx.clock.sleep(delay)
+            delay = min(delay * 2, self.config.retry_backoff_max)

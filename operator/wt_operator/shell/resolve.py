@@ -1,0 +1,50 @@
+"""Reading what a run references (its config ConfigMap, env Secrets) when it starts.
+
+Exists so both reconcilers read references the same way and at the same
+moment — just before starting, never earlier, so a Secret rotated while a run
+was queued is read fresh — and collect the Secret values to mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from wt_operator.core.spec import RunRequest
+from wt_operator.shell.kube import Kube
+
+__all__ = ["Resolved", "resolve"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    config_text: str
+    env: dict[str, str]
+    """Literal and Secret/ConfigMap values, by name."""
+    secrets: tuple[str, ...]
+    """Values that came from Secrets: masked wherever the operator writes or logs."""
+    gcp_secrets: dict[str, str]
+    """Names → Secret Manager versions, for Batch to resolve (values never seen here)."""
+
+
+async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
+    """Read the run's references. Raises ReferenceResolutionError for missing ones."""
+    config_text = req.config_text or ""
+    if req.config_ref is not None:
+        config_text = await kube.read_key(namespace, req.config_ref) or ""
+    env: dict[str, str] = {}
+    secrets: list[str] = []
+    gcp: dict[str, str] = {}
+    for item in req.env:
+        if item.gcp_secret_version is not None:
+            gcp[item.name] = item.gcp_secret_version
+            continue
+        if item.ref is None:
+            env[item.name] = item.value or ""
+            continue
+        value = await kube.read_key(namespace, item.ref)
+        if value is None:  # optional and missing: leave the variable unset
+            continue
+        env[item.name] = value
+        if item.ref.kind == "Secret":
+            secrets.append(value)
+    return Resolved(config_text, env, tuple(secrets), gcp)

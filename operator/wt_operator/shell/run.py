@@ -1,0 +1,190 @@
+"""One run being reconciled: its identity, last status, stop flag — and recording.
+
+Exists so the Local and Batch loops share one way to *act* on a decision:
+:meth:`RunContext.record` writes the transition's status (one API write), posts
+its Event (fire-and-forget), logs it and counts it; :meth:`RunContext.until_stopped`
+waits for something unless the run is stopped first. The clock and the stop
+flag are collaborators, so unit tests drive every path without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from wt_operator.api import Phase, RunStatus
+from wt_operator.core.errors import Transient, classify
+from wt_operator.core.local import Stopping
+from wt_operator.core.masking import Masker
+from wt_operator.core.status import Transition, parse_time, remaining, status_patch
+from wt_operator.metrics import Metrics
+from wt_operator.shell.kube import Kube, RunRef
+
+__all__ = ["Clock", "RunContext", "StopFlag", "StopRequested", "StopSignal", "SystemClock"]
+
+T = TypeVar("T")
+RunLogger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class Clock(Protocol):
+    """Wall-clock time and sleeping (epoch seconds), injectable for tests."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class StopSignal(Protocol):
+    """Tells a run's reconciler to stop, and why (kopf's daemon flag, adapted)."""
+
+    def why(self) -> Stopping | None:
+        """None while not stopped."""
+
+    async def wait(self) -> None:
+        """Return once stopped."""
+
+
+class StopFlag:
+    """A :class:`StopSignal` set by hand (tests, runs no daemon owns)."""
+
+    def __init__(self) -> None:
+        self._why: Stopping | None = None
+        self._event = asyncio.Event()
+
+    def set(self, why: Stopping) -> None:
+        self._why = why
+        self._event.set()
+
+    def why(self) -> Stopping | None:
+        return self._why
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class StopRequested(Exception):
+    """Raised out of a wait when the run's reconciler is stopped."""
+
+    def __init__(self, why: Stopping) -> None:
+        super().__init__(why.value)
+        self.why = why
+
+
+class RunContext:
+    """What one reconciliation knows and how it records transitions."""
+
+    def __init__(
+        self,
+        ref: RunRef,
+        status: RunStatus,
+        *,
+        invoker: str,
+        stop: StopSignal,
+        logger: RunLogger,
+        kube: Kube,
+        clock: Clock,
+        metrics: Metrics,
+        spawn: Callable[[Awaitable[Any]], None],
+        log_fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ref = ref
+        self.log_fields: Mapping[str, Any] = log_fields or {}
+        """Extra fields of every log record about this run (kopf's JSON format prints them)."""
+        self.status: RunStatus = status
+        self.invoker = invoker
+        self.stop = stop
+        self.logger = logger
+        self.kube = kube
+        self.clock = clock
+        self.metrics = metrics
+        self.spawn = spawn
+        self.masker = Masker()
+        """Replaced once the run's Secret values are known: everything recorded is masked."""
+
+    @property
+    def phase(self) -> str:
+        return str(self.status.get("phase") or Phase.PENDING)
+
+    def remaining(self, deadline_seconds: int | None) -> float | None:
+        """Seconds left of activeDeadlineSeconds (see :func:`core.status.remaining`)."""
+        return remaining(self.status, deadline_seconds, self.clock.now())
+
+    async def record(self, t: Transition) -> None:
+        """Write ``t`` as the run's status, post its Event, log and count it."""
+        if self.masker:
+            t = dataclasses.replace(t, message=self.masker.mask(t.message))
+        patch = status_patch(
+            t,
+            previous=self.status,
+            generation=self.ref.generation,
+            now=dt.datetime.fromtimestamp(self.clock.now(), dt.UTC),
+        )
+        await self.kube.patch_status(self.ref, patch)
+        self.status.update(patch)
+        level = logging.WARNING if t.warning else logging.INFO
+        self.logger.log(level, "%s (%s): %s", t.phase, t.reason, t.summary)
+        self.spawn(
+            self.kube.post_event(self.ref, reason=t.reason, message=t.summary, warning=t.warning)
+        )
+        if t.terminal:
+            self.metrics.runs.labels(self.invoker, t.reason).inc()
+            started = parse_time(self.status.get("startTime"))
+            if started is not None:
+                self.metrics.duration.labels(self.invoker, t.reason).observe(
+                    max(0.0, self.clock.now() - started)
+                )
+
+    async def fail(self, exc: BaseException) -> None:
+        """Record the terminal outcome ``exc`` means (:func:`core.errors.classify` decides);
+        a transient one is re-raised, so the step is tried again."""
+        verdict = classify(exc)
+        if isinstance(verdict, Transient):
+            raise exc
+        self.logger.debug("terminal error: %r", exc)
+        await self.record(Transition(Phase.FAILED, verdict.reason, verdict.message))
+
+    async def until_stopped(self, aw: Awaitable[T], timeout: float | None = None) -> T:
+        """Await ``aw`` unless the run is stopped first (StopRequested) or ``timeout`` passes
+        (TimeoutError); in both cases ``aw`` is cancelled."""
+        why = self.stop.why()
+        if why is not None:  # already stopped: do not start anything new
+            if asyncio.iscoroutine(aw):
+                aw.close()
+            raise StopRequested(why)
+        task = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self.stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        why = self.stop.why()
+        if why is not None:
+            raise StopRequested(why)
+        raise TimeoutError
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the clock, but wake (raising StopRequested) as soon as the run is stopped."""
+        await self.until_stopped(self.clock.sleep(seconds))

@@ -1,0 +1,141 @@
+"""A Local run's output: masked, bounded, logged, and stored where its author can read it.
+
+Exists so ``kubectl wt logs`` has something to show after the run, without the
+operator's log as the only copy (interleaved with every other run, gone with the
+pod, readable only by admins). Each line is masked first (Secret values), then
+goes to the operator's log (with the run's namespace and name as fields) and
+into a buffer bounded in bytes that keeps the start and the end of the output —
+the middle of a chatty run is cut, the error at its end is not. While the run
+is active the buffer is written to a ConfigMap in the run's namespace every few
+seconds (only when something changed), and once more when it ends; the
+ConfigMap is owned by the run, so it lives exactly as long as the run does.
+Memory per run is bounded by ``max_bytes``; with the slot limit that bounds the
+operator's total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from typing import Any
+
+from wt_operator.core.errors import KubeApiError, RunGoneError
+from wt_operator.core.masking import Masker
+from wt_operator.shell.kube import Kube, LogRecord, RunRef
+
+__all__ = ["RunLog"]
+
+_HEAD_SHARE = 8
+"""1/8 of the budget keeps the start of the output (how the run began)."""
+
+
+class RunLog:
+    """Collects one run's output lines; see the module docstring."""
+
+    def __init__(
+        self,
+        ref: RunRef,
+        *,
+        kube: Kube,
+        masker: Masker,
+        max_bytes: int,
+        flush_seconds: float,
+        tail_lines: int,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.ref = ref
+        self.kube = kube
+        self.masker = masker
+        self.max_bytes = max_bytes
+        self.flush_seconds = flush_seconds
+        self.logger = logger
+        self._head: list[str] = []
+        self._head_bytes = 0
+        self._tail: collections.deque[tuple[str, int]] = collections.deque()
+        self._tail_bytes = 0
+        self._last: collections.deque[str] = collections.deque(maxlen=max(tail_lines, 1))
+        self.total_bytes = 0
+        self.dropped_bytes = 0
+        self._dirty = False
+        self._created = False
+        self._writes_failed = False
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- collecting (called by the invoker for every line, on the event loop) -------------
+
+    def line(self, stream: str, line: str) -> None:
+        masked = self.masker.mask(line)
+        self.logger.info("[%s] %s", stream, masked)
+        self._last.append(masked)
+        size = len(masked.encode("utf-8", "replace")) + 1
+        self.total_bytes += size
+        self._dirty = True
+        if self.max_bytes <= 0:
+            self.dropped_bytes += size
+            return
+        if self._head_bytes + size <= self.max_bytes // _HEAD_SHARE and not self._tail:
+            self._head.append(masked)
+            self._head_bytes += size
+            return
+        self._tail.append((masked, size))
+        self._tail_bytes += size
+        budget = self.max_bytes - self._head_bytes
+        while self._tail and self._tail_bytes > budget:
+            _, gone = self._tail.popleft()
+            self._tail_bytes -= gone
+            self.dropped_bytes += gone
+
+    def tail(self) -> list[str]:
+        """The last (masked) lines, for ``status.message``."""
+        return list(self._last)
+
+    def text(self) -> str:
+        parts = list(self._head)
+        if self.dropped_bytes:
+            parts.append(f"… [{self.dropped_bytes} bytes of output omitted] …")
+        parts.extend(line for line, _ in self._tail)
+        return "\n".join(parts) + ("\n" if parts else "")
+
+    # -- storing ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start writing the log while the run is active."""
+        if self.max_bytes > 0 and self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_periodically())
+
+    async def close(self) -> None:
+        """The run ended: write the complete log once more (if it printed anything)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        if self.max_bytes > 0 and self.total_bytes:
+            await self._write(complete=True)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            if self._dirty:
+                await self._write(complete=False)
+
+    async def _write(self, *, complete: bool) -> None:
+        if self._writes_failed:
+            return
+        self._dirty = False
+        record = LogRecord(
+            text=self.text(),
+            total_bytes=self.total_bytes,
+            truncated=self.dropped_bytes > 0,
+            complete=complete,
+        )
+        try:
+            await self.kube.write_log(self.ref, record, create=not self._created)
+            self._created = True
+        except (KubeApiError, RunGoneError) as exc:
+            # The run goes on without a stored log (e.g. RBAC lacks configmaps create);
+            # say so once, not on every flush.
+            self._writes_failed = True
+            self.logger.warning("the run's output is not stored: %s", exc)
