@@ -301,7 +301,17 @@ def build_project_wheel(dist: Path) -> Path:
     """The root distribution's wheel (never the test kit), alone in ``dist``."""
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, REPO])
+    # From a copy of SOURCES: setuptools' in-tree build/ keeps files of earlier builds
+    # (a package since removed would ship again), and only SOURCES decide a rebuild.
+    with tempfile.TemporaryDirectory(prefix="wt-wheel-") as tmp:
+        for name in SOURCES:
+            src, dst = REPO / name, Path(tmp) / name
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif src.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, tmp])
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as zf:
         leaked = {t for t in TESTKIT for n in zf.namelist() if n.startswith(f"{t}/")}
