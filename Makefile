@@ -4,12 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup envtest image-tools test lint typecheck unit integration chaos crds demo bench clean \
-	image image-context lock
+.PHONY: setup envtest chart-tools image-tools test lint typecheck unit integration chaos crds \
+	demo bench clean image image-context lock
 
-## setup: create .venv, install the project with every extra and the test kit, build/fetch the
-##        envtest binaries, install buildah, mmdebstrap and runc (apt-get) for the image
-setup: $(VENV)/.installed envtest image-tools
+## setup: create .venv, install the project with every extra and the test kit, build/fetch
+## the envtest binaries and the chart's checkers (promtool, checkov), install buildah,
+## mmdebstrap and runc (apt-get) for the image
+setup: $(VENV)/.installed envtest chart-tools image-tools
 
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 
 envtest:
 	@bash hack/envtest.sh >/dev/null
+
+chart-tools:
+	@bash hack/promtool.sh >/dev/null
+	@bash hack/checkov.sh >/dev/null
 
 image-tools:
 	@bash hack/image/install-tools.sh

@@ -17,6 +17,25 @@
 {{- end }}
 {{- end }}
 
+{{/* fullname + "-" + suffix, the fullname cut first so the suffix survives and the whole
+stays within 63 characters: names that differ only in their suffix never collide.
+Call with (list $ "suffix"). */}}
+{{- define "wt-operator.suffixedName" -}}
+{{- $ctx := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- $base := include "wt-operator.fullname" $ctx | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base $suffix }}
+{{- end }}
+
+{{/* The operator image: repository@digest when a digest is set (it wins), else repository:tag. */}}
+{{- define "wt-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
 {{- define "wt-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "wt-operator.fullname" .) .Values.serviceAccount.name | trunc 63 | trimSuffix "-" }}
@@ -41,7 +60,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "wt-operator.runRules" -}}
 - apiGroups: ["wt.dev"]
   resources: ["workflowruns"]
-  verbs: ["get", "list", "watch", "patch"]
+  # delete: retention (spec.ttlSecondsAfterFinished / operator.ttlSecondsAfterFinished).
+  verbs: ["get", "list", "watch", "patch", "delete"]
 - apiGroups: ["wt.dev"]
   resources: ["workflowruns/status"]
   verbs: ["get", "patch"]
@@ -50,10 +70,58 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["create"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get"]
+  # get: spec.configFrom and env configMapKeyRef; create/patch: each Local run's output
+  # in the ConfigMap wt-log-<run uid> beside the run (`kubectl wt logs`).
+  verbs: ["get", "create", "patch"]
 {{- if .Values.rbac.secretAccess }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- end }}
+
+{{/* The Prometheus selector of this release's scraped metrics: the ServiceMonitor makes
+`job` the metrics Service's name, `namespace` the release's. */}}
+{{- define "wt-operator.metricsSelector" -}}
+job="{{ include "wt-operator.suffixedName" (list . "metrics") }}",namespace="{{ .Release.Namespace }}"
+{{- end }}
+
+{{/* Where the admission policies apply: the namespaces the operator watches. A
+ValidatingAdmissionPolicyBinding's matchResources (empty: every namespace). */}}
+{{- define "wt-operator.policyMatchResources" -}}
+{{- if not .Values.watch.allNamespaces }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values:
+        {{- toYaml .Values.watch.namespaces | nindent 8 }}
+{{- end }}
+{{- end }}
+
+{{/* What marks a WorkflowRun as managed by a GitOps tool, which would re-create it if the
+operator deleted it. MIRRORS wt_operator.api.GITOPS_MARKERS (the operator skips its default
+TTL for such runs): change both together. */}}
+{{- define "wt-operator.gitopsMarkers" -}}
+annotations:
+  - argocd.argoproj.io/tracking-id
+labels:
+  - app.kubernetes.io/instance
+  - argocd.argoproj.io/instance
+  - kustomize.toolkit.fluxcd.io/name
+  - helm.toolkit.fluxcd.io/name
+{{- end }}
+
+{{/* A glob list (only `*` is special: any characters) as a CEL list of anchored RE2
+regexes; every other character is quoted, and toJson makes each a valid CEL string. */}}
+{{- define "wt-operator.globRegexes" -}}
+{{- $out := list }}
+{{- range . }}
+{{- $parts := list }}
+{{- range splitList "*" . }}
+{{- $parts = append $parts (regexQuoteMeta .) }}
+{{- end }}
+{{- $out = append $out (printf "^%s$" (join ".*" $parts)) }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}
