@@ -311,7 +311,8 @@ def build_project_wheel(dist: Path) -> Path:
             elif src.is_file():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
-        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, tmp])
+        pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        run([*pip_wheel, "--wheel-dir", dist, tmp])
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as zf:
         leaked = {t for t in TESTKIT for n in zf.namelist() if n.startswith(f"{t}/")}
