@@ -26,6 +26,7 @@ __all__ = [
     "RUN_ID_ENV_VAR",
     "ProcInfo",
     "find_marked",
+    "kill_stale_processes",
     "live_group_members",
     "pid_is_alive",
     "snapshot",
@@ -164,3 +165,28 @@ async def terminate(
             if not remaining:
                 break
     return first
+
+
+async def kill_stale_processes(marker: str, *, grace: float = 5.0) -> int:
+    """Kill every process on this machine marked with ``marker``; how many were found.
+
+    ``marker`` is an invocation's identity (:attr:`Invocation.identity`: its
+    ``run_uid``, else its run id). For the operator after a crash: the previous
+    operator process's children are no longer its children, but they still carry
+    ``WT_INVOKERS__PROCESS_MARKER`` in their environment. They and their
+    descendants get SIGTERM, then SIGKILL after ``grace``.
+    """
+    if not marker:
+        raise ValueError("the process marker must not be empty")
+
+    def targets() -> set[int]:
+        return descendants(find_marked(marker))
+
+    marked = await asyncio.to_thread(find_marked, marker)
+    if not marked:
+        return 0
+    logger.warning(
+        "killing %d stale process(es) of workflow run %s: %s", len(marked), marker, sorted(marked)
+    )
+    await terminate(targets, grace=grace)
+    return len(marked)

@@ -220,22 +220,21 @@ class CloudBatchInvoker(AbstractInvoker):
         warning. Typed callers use :meth:`submit`.
         """
         options = BatchJobOptions.from_kwargs(kwargs)
-        run_uid = kwargs.pop("run_uid", None)
+        invocation = Invocation.from_seed(
+            workflow_run_id,
+            config_text,
+            results_url,
+            execution_mode,
+            mock_io,
+            otel_exporter,
+            otel_console_exporter_dst,
+            extra_env,
+            lithops_config_text,
+            kwargs,
+        )
         the_id = kwargs.pop("job_id", None)
         secret_env = kwargs.pop("secret_env", None)
         warn_unknown_options(type(self).__name__, kwargs)
-        invocation = Invocation(
-            workflow_run_id=workflow_run_id,
-            config_text=config_text,
-            results_url=results_url,
-            execution_mode=execution_mode,
-            mock_io=mock_io,
-            otel_exporter=otel_exporter,
-            otel_console_exporter_dst=otel_console_exporter_dst,
-            extra_env=dict(extra_env or {}),
-            lithops_config_text=lithops_config_text,
-            run_uid=run_uid,
-        )
         await self.submit(invocation, options, job_id=the_id, secret_env=secret_env)
 
     def build_job(

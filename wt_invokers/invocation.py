@@ -61,6 +61,34 @@ class Invocation:
     Batch job id derives from it. Default: ``workflow_run_id``. The operator passes
     the WorkflowRun's ``metadata.uid``, so two runs told the same run id stay apart."""
 
+    @classmethod
+    def from_seed(
+        cls,
+        workflow_run_id: str,
+        config_text: str,
+        results_url: str,
+        execution_mode: str,
+        mock_io: bool,
+        otel_exporter: str | None,
+        otel_console_exporter_dst: str | None,
+        extra_env: Mapping[str, str] | None,
+        lithops_config_text: str | None,
+        options: dict[str, Any],
+    ) -> Invocation:
+        """From the seed's ``run()`` arguments; pops ``run_uid`` out of its ``**kwargs``."""
+        return cls(
+            workflow_run_id=workflow_run_id,
+            config_text=config_text,
+            results_url=results_url,
+            execution_mode=execution_mode,
+            mock_io=mock_io,
+            otel_exporter=otel_exporter,
+            otel_console_exporter_dst=otel_console_exporter_dst,
+            extra_env=dict(extra_env or {}),
+            lithops_config_text=lithops_config_text,
+            run_uid=options.pop("run_uid", None),
+        )
+
     @property
     def identity(self) -> str:
         """``run_uid`` when given, else ``workflow_run_id``."""

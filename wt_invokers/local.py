@@ -11,26 +11,28 @@ again through :func:`kill_stale_processes`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlparse
 
 from rattler import MatchSpec
 
 from wt_invokers import _prefix, _process
 from wt_invokers._activation import ActivationDelta
+from wt_invokers._launch import (
+    make_results_dir,
+    remove_all,
+    results_dir_of,
+    spawn,
+    write_private,
+)
 from wt_invokers._output import LineCallback, OutputReader
-from wt_invokers._process import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR
+from wt_invokers._process import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR, kill_stale_processes
 from wt_invokers.abstract import AbstractInvoker
 from wt_invokers.exceptions import (
     InstallationError,
-    InvocationStartError,
     InvocationStateError,
     InvocationTimeoutError,
     InvokerConfigurationError,
@@ -67,43 +69,6 @@ _DRAIN_AFTER_EXIT_SECONDS = 2.0
 def _exit_code(returncode: int) -> int:
     # asyncio reports death by signal N as -N; shells (and users) expect 128+N.
     return 128 - returncode if returncode < 0 else returncode
-
-
-def _results_dir(results_url: str) -> Path | None:
-    """The local directory a results URL names, or None for remote URLs (gs://, s3://…)."""
-    if results_url.startswith("file:"):
-        parsed = urlparse(results_url)
-        if parsed.netloc not in ("", "localhost"):
-            raise InvokerConfigurationError(
-                f"results URL {results_url!r} names a remote host; only local file URLs work here"
-            )
-        return Path(unquote(parsed.path))
-    if os.path.isabs(results_url):
-        return Path(results_url)
-    return None
-
-
-def _make_results_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvokerConfigurationError(
-            f"the results directory {path} cannot be created: {exc.strerror or exc}"
-        ) from exc
-
-
-def _write_private(text: str, prefix: str, suffix: str) -> Path:
-    # mkstemp creates the file 0600: configurations may carry credentials.
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    return Path(name)
-
-
-def _remove_all(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 class LocalSubprocessInvoker(AbstractInvoker):
@@ -265,22 +230,20 @@ class LocalSubprocessInvoker(AbstractInvoker):
         The seed's signature; ``run_uid=`` is understood (see :class:`Invocation`),
         other unknown keywords are ignored with a warning. Typed callers use :meth:`start`.
         """
-        run_uid = kwargs.pop("run_uid", None)
-        warn_unknown_options(type(self).__name__, kwargs)
-        await self.start(
-            Invocation(
-                workflow_run_id=workflow_run_id,
-                config_text=config_text,
-                results_url=results_url,
-                execution_mode=execution_mode,
-                mock_io=mock_io,
-                otel_exporter=otel_exporter,
-                otel_console_exporter_dst=otel_console_exporter_dst,
-                extra_env=dict(extra_env or {}),
-                lithops_config_text=lithops_config_text,
-                run_uid=run_uid,
-            )
+        invocation = Invocation.from_seed(
+            workflow_run_id,
+            config_text,
+            results_url,
+            execution_mode,
+            mock_io,
+            otel_exporter,
+            otel_console_exporter_dst,
+            extra_env,
+            lithops_config_text,
+            kwargs,
         )
+        warn_unknown_options(type(self).__name__, kwargs)
+        await self.start(invocation)
 
     async def start(self, invocation: Invocation) -> None:
         """Start the workflow for ``invocation`` and return at once; :meth:`wait` collects it.
@@ -302,21 +265,21 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 raise InstallationError(
                     f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
                 )
-        results_dir = _results_dir(invocation.results_url)
+        results_dir = results_dir_of(invocation.results_url)
         if results_dir is not None:
-            await asyncio.to_thread(_make_results_dir, results_dir)
+            await asyncio.to_thread(make_results_dir, results_dir)
 
         temp_files: list[Path] = []
         try:
             config_file = await asyncio.to_thread(
-                _write_private, invocation.config_text, "wt-config-", ".yaml"
+                write_private, invocation.config_text, "wt-config-", ".yaml"
             )
             temp_files.append(config_file)
             env = dict(base_env)
             env.update(invocation.extra_env)
             if invocation.lithops_config_text is not None:
                 lithops_file = await asyncio.to_thread(
-                    _write_private, invocation.lithops_config_text, "wt-lithops-", ".yaml"
+                    write_private, invocation.lithops_config_text, "wt-lithops-", ".yaml"
                 )
                 temp_files.append(lithops_file)
                 env[LITHOPS_CONFIG_ENV_VAR] = os.fspath(lithops_file)
@@ -328,9 +291,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 *self._launch_argv(),
                 *workflow_args(invocation, ["--config-file", os.fspath(config_file)]),
             ]
-            proc, out_r, err_r = await self._spawn(argv, env)
+            proc, out_r, err_r = await spawn(argv, env, cwd=self.cwd, launcher=self.launcher)
         except BaseException:
-            await asyncio.to_thread(_remove_all, temp_files)
+            await asyncio.to_thread(remove_all, temp_files)
             raise
 
         logger.info(
@@ -348,57 +311,6 @@ class LocalSubprocessInvoker(AbstractInvoker):
             tail_lines=self.tail_lines,
             callback=self.line_callback,
         )
-
-    async def _spawn(
-        self, argv: list[str], env: dict[str, str]
-    ) -> tuple[asyncio.subprocess.Process, int, int]:
-        # Our own pipes, not asyncio's PIPE: asyncio's Process.wait() only returns once
-        # every pipe is closed, so a background grandchild keeping stdout open would
-        # make wait() hang although the workflow itself has exited.
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                cwd=self.cwd,
-                env=env,
-                # Own session and process group: the whole tree can be signalled at once.
-                start_new_session=True,
-            )
-        except BaseException as exc:
-            os.close(out_r)
-            os.close(err_r)
-            raise self._start_error(argv[0], exc) from exc
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        return proc, out_r, err_r
-
-    def _start_error(self, program: str, exc: BaseException) -> BaseException:
-        """The library error for an exec that failed (other exceptions pass through)."""
-        if isinstance(exc, FileNotFoundError):
-            hint = (
-                "is pixi installed and on PATH? (or use launcher='prefix')"
-                if self.launcher == "pixi"
-                else "is the workflow installed?"
-            )
-            return InstallationError(f"cannot start {program!r}: {exc.strerror}; {hint}")
-        if isinstance(exc, PermissionError):
-            return InstallationError(f"cannot execute {program!r}: {exc.strerror}")
-        if isinstance(exc, OSError):
-            detail = exc.strerror or str(exc)
-            if exc.errno == errno.E2BIG:
-                detail += (
-                    " (an environment value or argument is over Linux's 128 KiB limit; "
-                    "pass large data through the config or a file)"
-                )
-            return InvocationStartError(f"cannot start {program!r}: {detail}")
-        if isinstance(exc, ValueError):  # e.g. an embedded NUL byte
-            return InvokerConfigurationError(f"cannot start {program!r}: {exc}")
-        return exc
 
     # -- collecting -------------------------------------------------------------------
 
@@ -477,7 +389,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 await self._reader.finish(_DRAIN_AFTER_EXIT_SECONDS)
         finally:
             temp_files, self._temp_files = self._temp_files, []
-            await asyncio.to_thread(_remove_all, temp_files)
+            await asyncio.to_thread(remove_all, temp_files)
             if self._reader is not None:
                 self._last_tail = list(self._reader.tail)
             self._reader = None
@@ -486,28 +398,3 @@ class LocalSubprocessInvoker(AbstractInvoker):
         code = _exit_code(returncode)
         logger.info("workflow run %s exited with %d", self._run_id, code)
         return code
-
-
-async def kill_stale_processes(marker: str, *, grace: float = 5.0) -> int:
-    """Kill every process on this machine marked with ``marker``; how many were found.
-
-    ``marker`` is an invocation's identity (:attr:`Invocation.identity`: its
-    ``run_uid``, else its run id). For the operator after a crash: the previous
-    operator process's children are no longer its children, but they still carry
-    ``WT_INVOKERS__PROCESS_MARKER`` in their environment. They and their
-    descendants get SIGTERM, then SIGKILL after ``grace``.
-    """
-    if not marker:
-        raise InvokerConfigurationError("the process marker must not be empty")
-
-    def targets() -> set[int]:
-        return _process.descendants(_process.find_marked(marker))
-
-    marked = await asyncio.to_thread(_process.find_marked, marker)
-    if not marked:
-        return 0
-    logger.warning(
-        "killing %d stale process(es) of workflow run %s: %s", len(marked), marker, sorted(marked)
-    )
-    await _process.terminate(targets, grace=grace)
-    return len(marked)

@@ -66,8 +66,6 @@ BASE_RECIPE: tuple[str, ...] = (
 """The local base (about 110 MB): Debian's essential set plus what the Dockerfile uses.
 Changing it rebuilds the base; Debian's point releases do not (``--rebuild-base``)."""
 
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "wt_invokers", "operator/wt_operator")
-"""What the project's wheel is built from: their content decides whether to rebuild."""
 
 TESTKIT = ("wt_testkit", "wt_envtest", "wt_invokers/testing")
 """The test kit (its own distribution, testkit/): the image's wheel must not hold it."""
@@ -285,10 +283,23 @@ def fetch_wheels(wheels: Path, arch: str) -> None:
     fresh.rename(wheels)
 
 
+def wheel_sources() -> list[str]:
+    """What the project's wheel is built from, as pyproject.toml names it: itself, the
+    readme, the license files and the package folders. Their content decides a rebuild."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    readme = project.get("readme")
+    names = ["pyproject.toml", *([readme] if isinstance(readme, str) else [])]
+    for pattern in project.get("license-files", []):  # globs, as in PEP 639
+        names += sorted(str(f.relative_to(REPO)) for f in REPO.glob(pattern))
+    names += pyproject["tool"]["setuptools"]["package-dir"].values()
+    return names
+
+
 def source_digest() -> str:
     """Digest of every file the project's wheel is built from."""
     parts: list[str | bytes] = []
-    for name in SOURCES:
+    for name in wheel_sources():
         root = REPO / name
         files = [root] if root.is_file() else sorted(root.rglob("*")) if root.is_dir() else []
         for path in files:
@@ -301,10 +312,10 @@ def build_project_wheel(dist: Path) -> Path:
     """The root distribution's wheel (never the test kit), alone in ``dist``."""
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
-    # From a copy of SOURCES: setuptools' in-tree build/ keeps files of earlier builds
-    # (a package since removed would ship again), and only SOURCES decide a rebuild.
+    # From a copy of its sources: setuptools' in-tree build/ keeps files of earlier builds
+    # (a package since removed would ship again), and only these decide a rebuild.
     with tempfile.TemporaryDirectory(prefix="wt-wheel-") as tmp:
-        for name in SOURCES:
+        for name in wheel_sources():
             src, dst = REPO / name, Path(tmp) / name
             if src.is_dir():
                 shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

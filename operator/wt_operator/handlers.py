@@ -28,6 +28,9 @@ from wt_operator.shell.runtime import Runtime
 
 __all__ = ["Scope", "configure_settings", "register"]
 
+_FINALIZER_POLL = 0.005
+"""Seconds between looks at the live metadata while kopf adds the finalizer."""
+
 
 class Scope:
     """What this operator process watches, and whether it coordinates with replicas."""
@@ -183,6 +186,14 @@ def register(
         memo: Any,
         **_: Any,
     ) -> None:
+        # kopf spawns the daemon and adds the finalizer in the same cycle. Act only once the
+        # finalizer is there (meta is a live view): before it, a delete would not wait for the
+        # clean-up, and our first status write would race kopf's finalizer patch (which the
+        # API server then refuses with 422 and kopf retries: a wasted request per run).
+        while FINALIZER not in (meta.get("finalizers") or ()):
+            if stopped:
+                return
+            await stopped.wait(_FINALIZER_POLL)
         runtime: Runtime = memo.runtime
         await runtime.reconcile(
             _ref(name, namespace, uid, meta), dict(spec), dict(status), KopfStop(stopped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ async def test_runs_with_the_same_run_id_in_two_namespaces_stay_independent(
     batch_server: Any,
     tmp_path: Path,
 ) -> None:
-    names = ["t-tenant-a-" + tmp_path.name[-6:].lower(), "t-tenant-b-" + tmp_path.name[-6:].lower()]
+    suffix = secrets.token_hex(3)
+    names = [f"t-tenant-a-{suffix}", f"t-tenant-b-{suffix}"]
     for ns in names:
         control_plane.create_namespace(ns)
     op = OperatorProcess(
