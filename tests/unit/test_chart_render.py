@@ -834,3 +834,9 @@ def test_every_value_is_documented_in_values_and_schema() -> None:
 )
 def test_invalid_values_fail_with_a_schema_error(helm: Path, value: str, message: str) -> None:
     assert message in render_error(helm, value)
+
+
+def test_the_peering_identity_is_the_pod_name(helm: Path) -> None:
+    # kopf otherwise derives it from the user name, which an arbitrary uid (OpenShift) lacks.
+    [pod_id] = [e for e in pod_of(render(helm))["containers"][0]["env"] if e["name"] == "POD_ID"]
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
