@@ -39,6 +39,9 @@ class Finalized:
     def __init__(self) -> None:
         self._waiters: dict[str, asyncio.Event] = {}
 
+    def waiting(self, uid: str) -> bool:
+        return uid in self._waiters
+
     def notify(self, uid: str) -> None:
         event = self._waiters.pop(uid, None)
         if event is not None:
@@ -219,9 +222,24 @@ def register(
             _ref(name, namespace, uid, meta), dict(spec), dict(status), KopfStop(stopped)
         )
 
-    # One low-level handler for every event: kopf stores nothing for it (no extra writes
-    # per run), and one handler costs kopf less per event than several filtered ones.
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def needs_event(
+        type: str | None, uid: str, meta: Any, spec: Any, status: Any, memo: Any, **_: Any
+    ) -> bool:
+        # Cheap, and called for every watch event: most events need nothing, and invoking
+        # a handler costs kopf far more than this test (and logs a line at INFO).
+        if type == "DELETED":
+            return uid in memo.reaper
+        finalizers = meta.get("finalizers") or ()
+        if FINALIZER in finalizers and memo.finalized.waiting(uid):
+            return True
+        if is_active(status):
+            return bool(meta.get("deletionTimestamp")) and FINALIZER in finalizers
+        return (
+            uid in memo.reaper or ttl_for(spec, meta, config.ttl_seconds_after_finished) is not None
+        )
+
+    # One low-level handler: kopf stores nothing for it (no extra writes per run).
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=needs_event)
     async def workflowrun_event(
         *,
         type: str | None,
