@@ -105,9 +105,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = FINALIZER
     # Only daemons and event handlers are registered, so kopf has no handler progress
     # or diff-base to store; keep its annotations under our prefix should it write one.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wt.dev")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="wt.dev", key="last-handled-configuration"
+        prefix=GROUP, key="last-handled-configuration"
     )
     # kopf would turn every INFO log line into an Event (an API write each);
     # the runtime posts exactly one Event per phase transition instead.
