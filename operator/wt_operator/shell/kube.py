@@ -189,8 +189,11 @@ class KubeClient:
         )
         self.component = component
         self.instance = socket.gethostname()
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
         await self.api.close()
 
     async def _send(
@@ -209,15 +212,23 @@ class KubeClient:
         for setting in (await cfg.auth_settings()).values():
             headers[setting["key"]] = setting["value"]
         rest = self.api.rest_client
+        if self._session is None:
+            # The ApiClient's connections (pool, TLS context with its client certificate),
+            # but no proxy/netrc lookup in the environment on every request: the proxy is
+            # the configuration's, given explicitly below.
+            self._session = aiohttp.ClientSession(
+                connector=rest.pool_manager.connector, connector_owner=False, trust_env=False
+            )
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":"))
         if rest.proxy:
             kwargs["proxy"] = rest.proxy
+            kwargs["proxy_headers"] = rest.proxy_headers
         if rest.server_hostname:
             kwargs["server_hostname"] = rest.server_hostname
         url = f"{cfg.host}{path}"
-        async with rest.pool_manager.request(method, url, **kwargs) as resp:
+        async with self._session.request(method, url, **kwargs) as resp:
             data = await resp.read()
         if not 200 <= resp.status <= 299:
             exc = ApiException(status=resp.status, reason=resp.reason)
