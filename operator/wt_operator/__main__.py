@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import time
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     register(registry, config, metrics, scope)
     priority = args.priority if args.priority is not None else oldest_first_priority(time.time())
+    if sys.version_info < (3, 12) and hasattr(asyncio, "PidfdChildWatcher"):
+        # Python 3.11's default watches each child from a thread of its own (a thread
+        # started per workflow); a pidfd in the event loop costs less. 3.12+ does this itself.
+        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
     kopf.run(
         registry=registry,
         clusterwide=bool(args.all_namespaces),
