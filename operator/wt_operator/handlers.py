@@ -19,8 +19,9 @@ from wt_operator.core.local import Stopping
 from wt_operator.core.retention import expiry, ttl_for
 from wt_operator.core.status import is_active
 from wt_operator.metrics import Metrics
+from wt_operator.shell.credentials import in_cluster, kubeconfig_needs_plugins
 from wt_operator.shell.invokers import Invokers
-from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session, load_api_client
+from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session
 from wt_operator.shell.peering import PEERING_NAME, warn_while_missing
 from wt_operator.shell.retention import Reaper
 from wt_operator.shell.run import SystemClock
@@ -140,19 +141,32 @@ def register(
     """Register the operator's handlers into ``registry``."""
 
     @kopf.on.login(registry=registry)
-    async def operator_login(**kwargs: Any) -> Any:
-        # The same loader as our own API client (kubeconfig incl. exec plugins, or the
-        # in-cluster ServiceAccount), so kopf and the runtime authenticate alike.
-        info = await kopf.login_via_async_client(**kwargs)
+    async def operator_login(memo: kopf.Memo, **kwargs: Any) -> Any:
+        # One login for kopf and the runtime (see shell.credentials): the pod's
+        # ServiceAccount, a kubeconfig read by kopf, or the client library's loader when
+        # the kubeconfig runs a credential plugin.
+        if in_cluster():
+            info = kopf.login_with_service_account(**kwargs)
+        elif kubeconfig_needs_plugins():
+            try:
+                info = await kopf.login_via_async_client(**kwargs)
+            except ImportError as exc:
+                raise kopf.PermanentError(
+                    "the kubeconfig's user runs a credential plugin (exec/auth-provider), "
+                    "which needs kubernetes-asyncio: pip install 'wt-invokers[kubectl]'"
+                ) from exc
+        else:
+            info = kopf.login_with_kubeconfig(**kwargs)
         if not isinstance(info, kopf.ConnectionInfo):
             return info
+        memo.credentials.update(info)
         return bounded_kopf_session(info, streams=scope.streams)
 
     @kopf.on.startup(registry=registry)
     async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_settings(settings)
         kube = KubeClient(
-            await load_api_client(),
+            memo.credentials,
             backoff_max=config.retry_backoff_max,
             on_retry=lambda what, code: metrics.api_errors.labels("Kubernetes").inc(),
         )

@@ -3,7 +3,7 @@
 kopf watches and holds finalizers; everything the reconciler writes or reads
 itself — status patches, Events, Secret/ConfigMap reads, the log ConfigMaps of
 Local runs, deletions of expired runs, the peering object — goes through the
-:class:`Kube` protocol. :class:`KubeClient` implements it on kubernetes_asyncio
+:class:`Kube` protocol. :class:`KubeClient` implements it over plain HTTP (aiohttp)
 with one retry policy (transient failures: 429, 5xx, connection errors; retried
 forever with capped backoff, until the caller is cancelled); unit tests pass an
 in-memory double instead.
@@ -16,15 +16,12 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import kopf
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from wt_invokers.retry import RetryPolicy, retry_call
 from wt_operator.api import (
@@ -44,20 +41,24 @@ from wt_operator.api import (
 )
 from wt_operator.core.errors import KubeApiError, ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef
+from wt_operator.shell.credentials import Credentials
 
 __all__ = [
+    "HttpError",
     "Kube",
     "KubeClient",
     "LogRecord",
     "RunRef",
     "bounded_kopf_session",
-    "load_api_client",
 ]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_HTTP = {429, 500, 502, 503, 504}
+_TRANSIENT_HTTP = {401, 429, 500, 502, 503, 504}
+_POOL = 100
+"""Connections for the operator's own requests; hundreds of runs starting at once each
+write a status, and a smaller pool made them queue (measured: throughput halved at 10)."""
 # Concurrent short requests kopf may have in flight (finalizer patches), besides watches.
 _KOPF_REQUEST_POOL = 32
 _JSON = "application/json"
@@ -113,19 +114,6 @@ class Kube(Protocol):
         """Whether the kopf peering object exists (cluster-wide when ``namespace`` is None)."""
 
 
-async def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An ApiClient for ``KUBECONFIG`` (or ``kubeconfig``), else the in-cluster ServiceAccount."""
-    cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        await config.load_kube_config(config_file=path, client_configuration=cfg)
-    else:
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    # The default pool (5 x CPUs) throttles status patches when hundreds of runs start at once.
-    cfg.connection_pool_maxsize = 100
-    return client.ApiClient(cfg)
-
-
 def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.AiohttpSession:
     """kopf's HTTP session, with a bounded connection pool.
 
@@ -152,8 +140,19 @@ def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.Aio
     )
 
 
+class HttpError(Exception):
+    """The API server answered a request with an error status."""
+
+    def __init__(self, status: int, reason: str, body: bytes) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
 def _transient(exc: BaseException) -> str | None:
-    if isinstance(exc, ApiException):
+    if isinstance(exc, HttpError):
+        # 401: the credentials expired; kopf logs in again and the next attempt uses them.
         return f"HTTP {exc.status}" if exc.status in _TRANSIENT_HTTP else None
     if isinstance(exc, TimeoutError | OSError | aiohttp.ClientError):
         return type(exc).__name__
@@ -173,68 +172,61 @@ class _Response:
 
 
 class KubeClient:
-    """:class:`Kube` on kubernetes_asyncio, with the operator's retry policy."""
+    """:class:`Kube` over HTTP with the operator's credentials and retry policy."""
 
     def __init__(
         self,
-        api: client.ApiClient,
+        credentials: Credentials,
         *,
         backoff_max: float = 60.0,
         component: str = "wt-operator",
         on_retry: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.api = api
+        self.credentials = credentials
         self.policy = RetryPolicy(
             max_attempts=None, initial_backoff=0.2, max_backoff=backoff_max, on_retry=on_retry
         )
         self.component = component
         self.instance = socket.gethostname()
         self._session: aiohttp.ClientSession | None = None
+        self._generation = 0
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-        await self.api.close()
+            self._session = None
 
     async def _send(
         self, method: str, path: str, body: Any = None, content_type: str = _JSON
     ) -> _Response:
-        """One HTTP request on the ApiClient's connection pool; ApiException unless 2xx.
+        """One HTTP request; HttpError unless 2xx.
 
-        The generated client's request path (parameter validation, recursive
-        serialisation, model decoding of the reply) cost about a millisecond of CPU per
-        request; the operator's requests are few and fixed, so they are built here.
-        Authentication still comes from the ApiClient's configuration (token refresh,
-        exec plugins, client certificates in its TLS context).
+        Built here, not by a generated client: the operator's requests are few and fixed,
+        and the generated request path (validation, recursive serialisation, decoding the
+        reply into models) cost about a millisecond of CPU per request.
         """
-        cfg = self.api.configuration
-        headers = {"Accept": _JSON, "Content-Type": content_type}
-        for setting in (await cfg.auth_settings()).values():
-            headers[setting["key"]] = setting["value"]
-        rest = self.api.rest_client
-        if self._session is None:
-            # The ApiClient's connections (pool, TLS context with its client certificate),
-            # but no proxy/netrc lookup in the environment on every request: the proxy is
-            # the configuration's, given explicitly below.
+        creds = self.credentials
+        await creds.ready()
+        if self._session is None or self._generation != creds.generation:
+            if self._session is not None:
+                await self._session.close()
+            # trust_env=False: aiohttp would otherwise look up proxies and ~/.netrc in the
+            # environment on every request (a third of this path's CPU); the proxy is the
+            # kubeconfig's, given below.
             self._session = aiohttp.ClientSession(
-                connector=rest.pool_manager.connector, connector_owner=False, trust_env=False
+                connector=aiohttp.TCPConnector(limit=_POOL, ssl=creds.ssl or True),
+                trust_env=False,
             )
-        kwargs: dict[str, Any] = {"headers": headers}
-        if body is not None:
-            kwargs["data"] = json.dumps(body, separators=(",", ":"))
-        if rest.proxy:
-            kwargs["proxy"] = rest.proxy
-            kwargs["proxy_headers"] = rest.proxy_headers
-        if rest.server_hostname:
-            kwargs["server_hostname"] = rest.server_hostname
-        url = f"{cfg.host}{path}"
-        async with self._session.request(method, url, **kwargs) as resp:
-            data = await resp.read()
+            self._generation = creds.generation
+        headers = {"Accept": _JSON, "Content-Type": content_type, **creds.headers}
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        async with self._session.request(
+            method, creds.server + path, data=data, headers=headers, proxy=creds.proxy
+        ) as resp:
+            payload = await resp.read()
         if not 200 <= resp.status <= 299:
-            exc = ApiException(status=resp.status, reason=resp.reason)
-            exc.body, exc.headers = data, resp.headers
-            raise exc
-        return _Response(resp.status, resp.reason or "", data)
+            raise HttpError(resp.status, resp.reason or "", payload)
+        return _Response(resp.status, resp.reason or "", payload)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, retrying transient failures; other API errors propagate."""
@@ -257,12 +249,12 @@ class KubeClient:
                     "PATCH", self._run_path(ref, "status"), {"status": status}, _MERGE_PATCH
                 ),
             )
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status == 404:
                 raise RunGoneError(str(ref)) from None
             raise KubeApiError(
                 f"patching the status of {ref} was refused: HTTP {exc.status} {exc.reason}",
-                status=exc.status or 0,
+                status=exc.status,
             ) from None
 
     async def post_event(self, ref: RunRef, *, reason: str, message: str, warning: bool) -> None:
@@ -291,7 +283,7 @@ class KubeClient:
                 f"posting event on {ref}",
                 lambda: self._send("POST", f"/api/v1/namespaces/{ref.namespace}/events", body),
             )
-        except ApiException as exc:
+        except HttpError as exc:
             log.warning("could not post event %s on %s: HTTP %s", reason, ref, exc.status)
 
     async def read_key(self, namespace: str, ref: KeyRef) -> str | None:
@@ -306,7 +298,7 @@ class KubeClient:
                     return base64.b64decode(value).decode("utf-8", errors="replace")
                 return str(value)
             missing = f"{ref} not found"
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status == 404:
                 missing = f"{ref.kind} {ref.name!r} not found"
             elif exc.status == 403:
@@ -316,7 +308,7 @@ class KubeClient:
                 ) from None
             else:
                 raise KubeApiError(
-                    f"reading {ref} failed: HTTP {exc.status}", status=exc.status or 0
+                    f"reading {ref} failed: HTTP {exc.status}", status=exc.status
                 ) from None
         if ref.optional:
             return None
@@ -357,10 +349,10 @@ class KubeClient:
                     f"writing the log of {ref}",
                     lambda: self._send("PATCH", f"{collection}/{name}", body, _MERGE_PATCH),
                 )
-        except ApiException as exc:
+        except HttpError as exc:
             raise KubeApiError(
                 f"writing the log ConfigMap {name} of {ref} failed: HTTP {exc.status}",
-                status=exc.status or 0,
+                status=exc.status,
             ) from None
 
     async def delete_run(self, ref: RunRef) -> bool:
@@ -369,11 +361,11 @@ class KubeClient:
             await self._call(
                 f"deleting {ref}", lambda: self._send("DELETE", self._run_path(ref), options)
             )
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status in (404, 409):  # gone, or a new run under the same name
                 return False
             raise KubeApiError(
-                f"deleting {ref} failed: HTTP {exc.status}", status=exc.status or 0
+                f"deleting {ref} failed: HTTP {exc.status}", status=exc.status
             ) from None
         return True
 
@@ -382,7 +374,7 @@ class KubeClient:
             where = "" if namespace is None else f"namespaces/{namespace}/"
             kind = "clusterkopfpeerings" if namespace is None else "kopfpeerings"
             await self._send("GET", f"/apis/kopf.dev/v1/{where}{kind}/{name}")
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status == 404:
                 return False
             raise
