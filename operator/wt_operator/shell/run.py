@@ -114,6 +114,7 @@ class RunContext:
         self.clock = clock
         self.metrics = metrics
         self.spawn = spawn
+        self._stopped: asyncio.Future[Any] | None = None
         self.masker = Masker()
         """Replaced once the run's Secret values are known: everything recorded is masked."""
 
@@ -159,6 +160,12 @@ class RunContext:
         self.logger.debug("terminal error: %r", exc)
         await self.record(Transition(Phase.FAILED, verdict.reason, verdict.message))
 
+    def close(self) -> None:
+        """The reconciliation is over: drop the stop waiter."""
+        if self._stopped is not None:
+            self._stopped.cancel()
+            self._stopped = None
+
     async def until_stopped(self, aw: Awaitable[T], timeout: float | None = None) -> T:
         """Await ``aw`` unless the run is stopped first (StopRequested) or ``timeout`` passes
         (TimeoutError); in both cases ``aw`` is cancelled."""
@@ -168,13 +175,12 @@ class RunContext:
                 aw.close()
             raise StopRequested(why)
         task = asyncio.ensure_future(aw)
-        stop = asyncio.ensure_future(self.stop.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stop.cancel()
+        if self._stopped is None:
+            # One waiter for the run's whole life, not one per wait: a tracked Batch job
+            # waits twice per poll, and each new waiter on kopf's flag costs tasks and timers.
+            self._stopped = asyncio.ensure_future(self.stop.wait())
+        waiters: set[asyncio.Future[Any]] = {task, self._stopped}
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             return task.result()
         task.cancel()

@@ -125,6 +125,7 @@ class Runtime:
         except StopRequested as stopped:
             ctx.logger.debug("stopped (%s)", stopped.why.value)
         finally:
+            ctx.close()
             self._live.discard(ref.uid)
 
     async def _reconcile(self, ctx: RunContext, spec: Mapping[str, Any]) -> None:
@@ -202,3 +203,5 @@ class Runtime:
             )
         except RunGoneError:
             ctx.logger.info("the WorkflowRun is gone; nothing left to do")
+        finally:
+            ctx.close()
