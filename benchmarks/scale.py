@@ -1,0 +1,87 @@
+"""Many WorkflowRuns present, few active: the operator's memory and its CPU while idle.
+
+Exists because runs are kept after they finish (for ``kubectl wt logs``, GitOps, audits)
+and every one of them is in the operator's watch cache, so memory and idle work grow
+with the history, not with the load. The namespace is filled once with ``total``
+CloudBatch runs, all but ``active`` of them already ``Succeeded`` (status written
+directly, as a finished run's would be); then, per round, a fresh operator starts,
+adopts the active runs (they stay ``Submitted``: their jobs run for an hour and are
+polled every 30 s), and after it settled its RSS is read and its CPU is sampled over
+``idle_window`` seconds with nothing created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from benchmarks.batch_burst import BATCH_SPEC
+from benchmarks.measure import proc_cpu_seconds, proc_rss_mb, watching
+from benchmarks.session import BenchSession, operator_pid
+from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+SETTLE = 3.0
+"""Seconds after the active runs are adopted before the idle window starts."""
+
+
+async def populate(session: BenchSession, namespace: str, total: int, active: int) -> float:
+    """Create ``total`` runs, all but the first ``active`` finished; returns the seconds taken."""
+    custom = client.CustomObjectsApi(session.api)
+    gate = asyncio.Semaphore(50)
+
+    async def make(i: int) -> None:
+        async with gate:
+            name = f"old-{i}"
+            body = {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {"name": name},
+                "spec": {**BATCH_SPEC, "config": {"i": i}},
+            }
+            await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+            if i >= active:
+                await custom.patch_namespaced_custom_object_status(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    {"status": {"phase": "Succeeded", "result": "0"}},
+                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                )
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(make(i) for i in range(total)))
+    return time.monotonic() - t0
+
+
+async def scale_round(
+    session: BenchSession, namespace: str, total: int, active: int, idle_window: float
+) -> dict[str, Any]:
+    """Start an operator on the populated namespace; its RSS and idle CPU (see module doc)."""
+    session.batch.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
+    started = time.monotonic()
+    operator = await session.operator(namespace)
+    pid = operator_pid(operator)
+    try:
+        async with watching(session.api, namespace) as watcher:
+            await watcher.phases([f"old-{i}" for i in range(active)], {"Submitted", "Running"}, 300)
+        adopted = time.monotonic() - started
+        await asyncio.sleep(SETTLE)
+        cpu0, w0 = proc_cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(idle_window)
+        cpu1, w1 = proc_cpu_seconds(pid), time.monotonic()
+        rss = proc_rss_mb(pid)
+    finally:
+        await session.stop(operator)
+    return {
+        "objects": total,
+        "active": active,
+        "start_to_adopted_seconds": adopted,
+        "rss_mb": rss,
+        "idle_window_seconds": w1 - w0,
+        "idle_cpu_percent": (cpu1 - cpu0) / (w1 - w0) * 100,
+    }
