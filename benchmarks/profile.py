@@ -212,15 +212,21 @@ def render(name: str, s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def profile_local(session: BenchSession, runs: int, rate: int) -> dict[str, Any]:
+async def profile_local(
+    session: BenchSession, runs: int, rate: int, out_dir: Path = RESULTS, warmup: int = 5
+) -> dict[str, Any]:
     ns = session.namespace("profile-local")
     op = await session.operator(ns)
     try:
-        # Warm the operator first: imports, connections, the cached activation.
-        await local_round(session, op, ns, 2, prefix="warm")
-        out = RESULTS / "profile-local.txt"
+        # Warm the operator first (imports, connections, the cached activation): the
+        # profile is of the steady state. The workflow's own time is not needed here.
+        if warmup:
+            await local_round(session, op, ns, 1, prefix="warm", warmup=warmup - 1, own_seconds=0)
+        out = out_dir / "profile-local.txt"
         async with sampling(operator_pid(op), out, rate):
-            result = await local_round(session, op, ns, runs, prefix="prof", warmup=0)
+            result = await local_round(
+                session, op, ns, runs, prefix="prof", warmup=0, own_seconds=0
+            )
     finally:
         await session.stop(op)
     stacks = aggregate(out.read_text().splitlines())
@@ -228,11 +234,13 @@ async def profile_local(session: BenchSession, runs: int, rate: int) -> dict[str
     return s
 
 
-async def profile_burst(session: BenchSession, runs: int, rate: int) -> dict[str, Any]:
+async def profile_burst(
+    session: BenchSession, runs: int, rate: int, out_dir: Path = RESULTS
+) -> dict[str, Any]:
     ns = session.namespace("profile-burst")
     op = await session.operator(ns)
     try:
-        out = RESULTS / "profile-burst.txt"
+        out = out_dir / "profile-burst.txt"
         pids = {"operator": operator_pid(op)}
         async with sampling(pids["operator"], out, rate):
             result = await burst_round(session, ns, runs, pids)
@@ -245,11 +253,18 @@ async def profile_burst(session: BenchSession, runs: int, rate: int) -> dict[str
 
 
 async def run_profiles(
-    session: BenchSession, *, local_runs: int, burst_runs: int, rate: int
+    session: BenchSession,
+    *,
+    local_runs: int,
+    burst_runs: int,
+    rate: int,
+    out_dir: Path = RESULTS,
+    warmup: int = 5,
 ) -> dict[str, Any]:
+    """Both profiles; raw stacks written to ``out_dir``."""
     return {
-        "local": await profile_local(session, local_runs, rate),
-        "burst": await profile_burst(session, burst_runs, rate),
+        "local": await profile_local(session, local_runs, rate, out_dir, warmup),
+        "burst": await profile_burst(session, burst_runs, rate, out_dir),
     }
 
 

@@ -6,8 +6,8 @@ with the history, not with the load. The namespace is filled once with ``total``
 CloudBatch runs, all but ``active`` of them already ``Succeeded`` (status written
 directly, as a finished run's would be); then, per round, a fresh operator starts,
 adopts the active runs (they stay ``Submitted``: their jobs run for an hour and are
-polled every 30 s), and after it settled its RSS is read and its CPU is sampled over
-``idle_window`` seconds with nothing created.
+polled every 30 s); ``settle`` seconds later its CPU is sampled over ``idle_window``
+seconds with nothing created, and its RSS read at the end.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from benchmarks.batch_burst import BATCH_SPEC
 from benchmarks.measure import proc_cpu_seconds, proc_rss_mb, watching
 from benchmarks.session import BenchSession, operator_pid
 from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-
-SETTLE = 3.0
-"""Seconds after the active runs are adopted before the idle window starts."""
 
 
 async def populate(session: BenchSession, namespace: str, total: int, active: int) -> float:
@@ -59,7 +56,13 @@ async def populate(session: BenchSession, namespace: str, total: int, active: in
 
 
 async def scale_round(
-    session: BenchSession, namespace: str, total: int, active: int, idle_window: float
+    session: BenchSession,
+    namespace: str,
+    total: int,
+    active: int,
+    idle_window: float,
+    *,
+    settle: float = 3.0,
 ) -> dict[str, Any]:
     """Start an operator on the populated namespace; its RSS and idle CPU (see module doc)."""
     session.batch.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
@@ -70,7 +73,7 @@ async def scale_round(
         async with watching(session.api, namespace) as watcher:
             await watcher.phases([f"old-{i}" for i in range(active)], {"Submitted", "Running"}, 300)
         adopted = time.monotonic() - started
-        await asyncio.sleep(SETTLE)
+        await asyncio.sleep(settle)
         cpu0, w0 = proc_cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(idle_window)
         cpu1, w1 = proc_cpu_seconds(pid), time.monotonic()

@@ -40,20 +40,27 @@ class BenchSession:
         workspace: Path,
         batch: InProcessBatchServer,
         tmp: Path,
+        prefix: str = "",
     ) -> None:
         self.plane = plane
         self.api = api
         self.workspace = workspace
         self.batch = batch
         self.tmp = tmp
+        self.prefix = prefix
+        """Put before every namespace name (a shared control plane has other tests' too)."""
         self.operators: list[OperatorProcess] = []
+        self.namespaces: list[str] = []
 
     def metrics_text(self) -> str:
         return self.plane.metrics_text()
 
     def namespace(self, name: str) -> str:
-        self.plane.create_namespace(name)
-        return name
+        """Create the namespace ``prefix + name``; its full name."""
+        full = f"{self.prefix}{name}"
+        self.plane.create_namespace(full)
+        self.namespaces.append(full)
+        return full
 
     def operator_process(self, namespace: str, **env: str) -> OperatorProcess:
         """An operator for ``namespace`` (not started); ``env`` are its settings."""
@@ -102,19 +109,26 @@ async def api_client(plane: ControlPlane) -> client.ApiClient:
 
 @contextlib.asynccontextmanager
 async def session_on(
-    plane: ControlPlane, workspace: Path, tmp: Path
+    plane: ControlPlane, workspace: Path, tmp: Path, *, prefix: str = "", clean_up: bool = False
 ) -> AsyncIterator[BenchSession]:
-    """A session on an existing control plane (CRDs applied) and workspace."""
+    """A session on an existing control plane (CRDs applied) and workspace.
+
+    ``clean_up`` deletes the session's namespaces at the end (a shared control plane).
+    """
     api = await api_client(plane)
     batch = InProcessBatchServer(latency=BATCH_LATENCY)
     batch.start()
-    session = BenchSession(plane, api, workspace, batch, tmp)
+    session = BenchSession(plane, api, workspace, batch, tmp, prefix)
     try:
         yield session
     finally:
         await session.close()
         batch.stop()
         await api.close()
+        if clean_up:
+            await asyncio.gather(
+                *(asyncio.to_thread(plane.delete_namespace, ns) for ns in session.namespaces)
+            )
 
 
 @contextlib.asynccontextmanager
