@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import platform
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ class BenchSession:
         batch: InProcessBatchServer,
         tmp: Path,
         prefix: str = "",
+        operator_env: Mapping[str, str] | None = None,
     ) -> None:
         self.plane = plane
         self.api = api
@@ -49,6 +52,8 @@ class BenchSession:
         self.tmp = tmp
         self.prefix = prefix
         """Put before every namespace name (a shared control plane has other tests' too)."""
+        self.operator_env = dict(operator_env or {})
+        """Settings every operator of the session gets (e.g. PYTHONPATH of another checkout)."""
         self.operators: list[OperatorProcess] = []
         self.namespaces: list[str] = []
 
@@ -75,6 +80,7 @@ class BenchSession:
                 "BATCH_EMULATOR_HOST": self.batch.address,
                 # Tracked Batch jobs are polled every 30 s, as a real deployment might.
                 "WT_OPERATOR_BATCH_POLL_INTERVAL": "30",
+                **self.operator_env,
                 **env,
             },
         )
@@ -109,7 +115,13 @@ async def api_client(plane: ControlPlane) -> client.ApiClient:
 
 @contextlib.asynccontextmanager
 async def session_on(
-    plane: ControlPlane, workspace: Path, tmp: Path, *, prefix: str = "", clean_up: bool = False
+    plane: ControlPlane,
+    workspace: Path,
+    tmp: Path,
+    *,
+    prefix: str = "",
+    clean_up: bool = False,
+    operator_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[BenchSession]:
     """A session on an existing control plane (CRDs applied) and workspace.
 
@@ -118,7 +130,7 @@ async def session_on(
     api = await api_client(plane)
     batch = InProcessBatchServer(latency=BATCH_LATENCY)
     batch.start()
-    session = BenchSession(plane, api, workspace, batch, tmp, prefix)
+    session = BenchSession(plane, api, workspace, batch, tmp, prefix, operator_env)
     try:
         yield session
     finally:
@@ -132,21 +144,27 @@ async def session_on(
 
 
 @contextlib.asynccontextmanager
-async def own_session() -> AsyncIterator[BenchSession]:
-    """A fresh control plane, CRDs and workspace in a temporary folder, for the CLI."""
+async def own_session(operator_source: Path | None = None) -> AsyncIterator[BenchSession]:
+    """A fresh control plane, CRDs and workspace in a temporary folder, for the CLI.
+
+    ``operator_source``: a checkout of another commit whose operator, library and CRDs
+    are measured instead of this tree's (same harness, same machine: a fair "before").
+    """
+    source = operator_source or ROOT
+    env = {}
+    if operator_source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "operator"), str(source)])
     with tempfile.TemporaryDirectory(prefix="wt-bench-") as name:
         tmp = Path(name)
         workspace = await asyncio.to_thread(make_workspace, tmp / "workspace")
         with start_control_plane(data_dir=tmp / "control-plane", envtest_script=ENVTEST) as plane:
-            await asyncio.to_thread(apply_crds, plane, [ROOT / "crds"])
-            async with session_on(plane, workspace, tmp) as session:
+            await asyncio.to_thread(apply_crds, plane, [source / "crds"])
+            async with session_on(plane, workspace, tmp, operator_env=env) as session:
                 yield session
 
 
 def describe_machine() -> dict[str, Any]:
     """What the figures were measured on (they mean little without it)."""
-    import os
-    import platform
 
     return {
         "cpus": os.cpu_count(),
