@@ -59,6 +59,16 @@ def _queue_shown(i: int) -> Callable[[Result, Spread], str]:
     return lambda r, s: f"{s.median:.2f}× ({_queue(i, 'total_seconds')(r).median:.2f} s)"
 
 
+def _queue_detail(i: int) -> Callable[[Result, Spread], str]:
+    def shown(r: Result, s: Spread) -> str:
+        first = _queue(i, "first_start_seconds")(r).median
+        top = _queue(i, "handoff_max_ms")(r).median
+        run = _queue(i, "running_to_succeeded_p50_seconds")(r).median
+        return f"{first:.2f} s; {s.median:.0f} / {top:.0f} ms; {run:.2f} s"
+
+    return shown
+
+
 def _refused(x: Result) -> float:
     return float(sum(x["writes"]["refused_by_kind"].values()))
 
@@ -271,6 +281,17 @@ def _rows(r: Result) -> list[Row]:
                 digits=2,
                 unit="×",
                 shown=_queue_shown(i),
+            )
+        )
+        rows.append(
+            Row(
+                lambda r: "… first start; hand-off p50 / max; a run's Running → Succeeded",
+                "—",
+                _queue(i, "handoff_p50_ms"),
+                lambda v: f"{v:.0f} ms",
+                digits=0,
+                unit=" ms",
+                shown=_queue_detail(i),
             )
         )
     return rows
