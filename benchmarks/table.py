@@ -247,6 +247,16 @@ def _rows(r: Result) -> list[Row]:
             unit=" %",
         ),
         Row(
+            lambda r: "… start-up with them until quiet: wall time; CPU",
+            "—",
+            _scale(lambda x: x["startup_seconds"]),
+            lambda v: f"{v:.1f} s",
+            unit=" s",
+            shown=lambda r, s: (
+                f"{s.median:.1f} s; {_scale(lambda x: x['startup_cpu_seconds'])(r).median:.1f} s"
+            ),
+        ),
+        Row(
             lambda r: (
                 "operator overhead p50 (apply → Succeeded − the workflow's own "
                 f"{statistics.median(x['workflow_wall_ms'] for x in r['local']['rounds']):.0f} ms)"
