@@ -2,7 +2,9 @@
 
 Options: ``--quick`` (smaller sizes, two rounds, docs left alone), ``--rounds N``,
 ``--profile`` (instead: the py-spy profiles, :mod:`benchmarks.profile`), ``--library``
-(also the wt_invokers benchmarks, :mod:`benchmarks.bench_invokers`). JSON goes to
+(also the wt_invokers benchmarks, :mod:`benchmarks.bench_invokers`),
+``--operator-source DIR`` (measure another checkout: the re-measured "before"),
+``--render`` (measure nothing, show the last results again). JSON goes to
 ``benchmarks/results/``; a full run rewrites the table in ``docs/performance.md``.
 """
 
@@ -47,6 +49,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", action="store_true", help="the py-spy profiles instead")
     parser.add_argument("--library", action="store_true", help="also the library benchmarks")
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: the table again from benchmarks/results/*.json (and the docs)",
+    )
+    parser.add_argument(
         "--operator-source",
         type=Path,
         metavar="DIR",
@@ -56,6 +63,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.profile:
         return profile.main(["--quick"] if args.quick else [])
+    if args.render:
+        return _show(json.loads((RESULTS / "issue13.json").read_text()), docs=not args.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
     sizes = issue13.QUICK if args.quick else issue13.FULL
     if args.rounds:
@@ -74,11 +83,19 @@ def main(argv: list[str]) -> int:
     )
     name = "issue13-before.json" if source else "issue13.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2))
+    if source is not None:
+        print(table.header(result) + "\n\n" + table.render(result))
+        return 0
+    return _show(result, docs=not args.quick)
+
+
+def _show(result: dict[str, Any], *, docs: bool) -> int:
+    """Print the table (with the re-measured "before" when there is one); update the docs."""
     before = RESULTS / "issue13-before.json"
-    remeasured = json.loads(before.read_text()) if before.exists() and not source else None
+    remeasured = json.loads(before.read_text()) if before.exists() else None
     text = f"{table.header(result, remeasured)}\n\n{table.render(result, remeasured)}"
     print(f"## Issue 13: the operator on a real control plane\n\n{text}")
-    if not args.quick and source is None:
+    if docs:
         replace_section("table", text)
     return 0
 
