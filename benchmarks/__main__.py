@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,8 @@ from typing import Any
 from benchmarks import issue13, profile, table
 from benchmarks.bench_invokers import bench_invokers
 from benchmarks.bench_invokers import table as invokers_table
-from benchmarks.docs import RESULTS, ROOT, replace_section
+from benchmarks.docs import RESULTS, code_version, replace_section
 from benchmarks.session import describe_machine, own_session
-
-
-def _commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    sha = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{sha} (with uncommitted changes)" if git("status", "--porcelain") else sha
 
 
 async def _measure(sizes: issue13.Sizes, source: Path | None) -> dict[str, Any]:
@@ -62,7 +51,8 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.profile:
-        return profile.main(["--quick"] if args.quick else [])
+        other = ["--operator-source", str(args.operator_source)] if args.operator_source else []
+        return profile.main(["--quick"] * args.quick + other)
     if args.render:
         return _show(json.loads((RESULTS / "issue13.json").read_text()), docs=not args.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -73,7 +63,7 @@ def main(argv: list[str]) -> int:
         inv = bench_invokers(10 if args.quick else 30, 200 if args.quick else 1000)
         (RESULTS / "invokers.json").write_text(json.dumps(inv, indent=2))
         print("## wt_invokers\n\n" + invokers_table(inv) + "\n", flush=True)
-    machine, commit = describe_machine(), _commit()
+    machine, commit = describe_machine(), code_version()
     source = args.operator_source.resolve() if args.operator_source else None
     result = asyncio.run(_measure(sizes, source))
     if source is not None:

@@ -12,6 +12,7 @@ the prose around them stays hand-written. A section is::
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +31,15 @@ def replace_section(name: str, body: str, path: Path = PERFORMANCE_MD) -> None:
     else:
         text = f"{text.rstrip()}\n\n{block}\n" if text else f"{block}\n"
     path.write_text(text)
+
+
+def code_version() -> str:
+    """This tree's commit, marked when it has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{sha} (with uncommitted changes)" if git("status", "--porcelain") else sha

@@ -22,10 +22,11 @@ detection let those through here and tripled the sample count. A share of sample
 is therefore a share of the Python work; the CPU per run it is multiplied by comes
 from ``/proc`` in the same window.
 
-``python -m benchmarks.profile [--quick] [--rate HZ]`` (or ``python -m benchmarks
---profile``) writes the top entries into ``docs/performance.md`` (not with
-``--quick``) and the raw stacks to ``benchmarks/results/profile-*.txt`` (for a
-flame graph: ``flamegraph.pl < profile-local.txt``).
+``python -m benchmarks.profile [--quick] [--rate HZ] [--operator-source DIR]`` (or
+``python -m benchmarks --profile``) writes the top entries into ``docs/performance.md``
+(not with ``--quick``; another checkout's into its own section) and the raw stacks to
+``benchmarks/results/[before/]profile-*.txt`` (for a flame graph:
+``flamegraph.pl < profile-local.txt``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.batch_burst import burst_round
-from benchmarks.docs import RESULTS, replace_section
+from benchmarks.docs import RESULTS, code_version, replace_section
 from benchmarks.local_runs import local_round
 from benchmarks.measure import load_average
 from benchmarks.session import BenchSession, operator_pid, own_session
@@ -269,39 +270,54 @@ async def run_profiles(
 
 
 def markdown(result: dict[str, Any]) -> str:
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = ", ".join(f"{x:.2f}" for x in result["load_average_before"])
     return "\n\n".join(
         [
-            f"Profiled {when}; load average before: {load} (2 cores).",
+            f"Profiled {result['when']}, code {result['code']}; load average before: {load} "
+            "(2 cores).",
             render("Local runs, one at a time", result["local"]),
             render("CloudBatch burst, created at once until all Submitted", result["burst"]),
         ]
     )
 
 
-async def _main(quick: bool, rate: int) -> dict[str, Any]:
-    async with own_session() as session:
-        result = await run_profiles(
-            session, local_runs=20 if quick else 200, burst_runs=200 if quick else 1000, rate=rate
+async def _main(quick: bool, rate: int, source: Path | None, out_dir: Path) -> dict[str, Any]:
+    async with own_session(source) as session:
+        return await run_profiles(
+            session,
+            local_runs=20 if quick else 200,
+            burst_runs=200 if quick else 1000,
+            rate=rate,
+            out_dir=out_dir,
         )
-    return result
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs; docs left alone")
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
+    parser.add_argument(
+        "--operator-source",
+        type=Path,
+        metavar="DIR",
+        help="profile the operator of this checkout instead (section profile-before)",
+    )
     args = parser.parse_args(argv)
+    source = args.operator_source.resolve() if args.operator_source else None
+    out_dir = RESULTS / "before" if source else RESULTS
     load = load_average()
-    result = asyncio.run(_main(args.quick, args.rate))
-    result["load_average_before"] = load
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "profile.json").write_text(json.dumps(result, indent=2))
+    result = asyncio.run(_main(args.quick, args.rate, source, out_dir))
+    result.update(
+        load_average_before=load,
+        when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        code=f"{source} (--operator-source)" if source else code_version(),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "profile.json").write_text(json.dumps(result, indent=2))
     text = markdown(result)
     print(text)
     if not args.quick:
-        replace_section("profile", text)
+        replace_section("profile-before" if source else "profile", text)
     return 0
 
 
