@@ -4,11 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup envtest chart-tools test lint typecheck unit integration chaos crds demo bench clean
+.PHONY: setup envtest chart-tools image-tools test lint typecheck unit integration chaos crds \
+	demo bench clean image image-context lock
 
 ## setup: create .venv, install the project with every extra and the test kit, build/fetch
-## the envtest binaries and the chart's checkers (promtool, checkov)
-setup: $(VENV)/.installed envtest chart-tools
+## the envtest binaries and the chart's checkers (promtool, checkov), install buildah,
+## mmdebstrap and runc (apt-get) for the image
+setup: $(VENV)/.installed envtest chart-tools image-tools
 
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +25,14 @@ chart-tools:
 	@bash hack/promtool.sh >/dev/null
 	@bash hack/checkov.sh >/dev/null
 
-## test: everything CI checks — lint, types, import contract, all test tiers
+image-tools:
+	@bash hack/image/install-tools.sh
+
+## test: everything CI checks — lint, types, import contracts, all test tiers, and the image
+##       (built, then smoke-tested)
 test: lint typecheck
+	@command -v buildah >/dev/null || { echo "buildah is missing: run make setup" >&2; exit 1; }
+	$(PY) hack/image/build.py image
 	$(PY) -m pytest
 
 lint:
@@ -43,6 +51,23 @@ integration:
 
 chaos:
 	$(PY) -m pytest tests/chaos
+
+## image: build localhost/wt-operator:<version> with buildah (docs/image.md); BASE_IMAGE and
+##        PIXI_IMAGE select real base images instead of the local ones, IMAGE another tag
+image: $(VENV)/.installed
+	$(PY) hack/image/build.py image $(if $(IMAGE),--tag $(IMAGE)) \
+		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(PIXI_IMAGE),--pixi-image $(PIXI_IMAGE))
+
+## image-context: the build context of a release build (docker build -f operator/Dockerfile DIR)
+IMAGE_CONTEXT ?= build/image-context
+image-context: $(VENV)/.installed
+	$(PY) hack/image/build.py context $(IMAGE_CONTEXT) $(if $(ARCH),--arch $(ARCH))
+
+## lock: re-pin the image's Python packages (operator/requirements.lock) after changing
+##       the dependencies or the operator extra in pyproject.toml
+lock: $(VENV)/.installed
+	$(PY) -m pip install --quiet 'uv==0.13.8'
+	$(PY) hack/image/lock.py
 
 ## crds: regenerate crds/ (and the chart's copy) from hack/gen_crd.py
 crds:

@@ -5,7 +5,10 @@
 3. the sample workflow package built offline into a local conda environment
 4. ``wt-operator`` as a real process (the ``prefix`` launcher: no pixi needed)
 5. three WorkflowRuns from ``crds/samples/``: one succeeds, one fails, one is cancelled
-6. ``kubectl get wfr``, each final status and the Events — then everything is torn down
+6. ``kubectl get wfr``, each final status and the Events
+7. ``kubectl wt``: submit and wait for the exit code, the stored output, describe, rerun
+8. a CloudBatch run against the Batch stand-in (Google Cloud Batch cannot run here):
+   submitted, tracked to Succeeded, its Cloud Logging link — then everything is torn down
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 
 from wt_envtest import OperatorProcess, apply_crds, start_control_plane
+from wt_testkit.batch import InProcessBatchServer
 from wt_testkit.workflows import make_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +49,43 @@ def wait_phase(plane: object, name: str, phases: set[str], timeout: float = 60) 
     raise SystemExit(f"demo: {name} did not reach {phases} in {timeout}s")
 
 
+def wt(plane: object, *args: str) -> int:
+    """Run ``kubectl wt ARGS -n demo`` and show it as a user would see it."""
+    print(f"$ kubectl wt {' '.join(args)}")
+    out = plane.kubectl("wt", *args, "-n", NS, check=False)  # type: ignore[attr-defined]
+    for text in (out.stdout, out.stderr):
+        if text.strip():
+            print(text.rstrip())
+    print(f"(exit code {out.returncode})")
+    return int(out.returncode)
+
+
+def plugin_tour(plane: object) -> bool:
+    step("kubectl wt: submit and wait (exits with the workflow's code), logs, describe, rerun")
+    ok = (
+        wt(plane, "submit", "-f", str(SAMPLES / "local-success.yaml"), "--name", "via-wt", "--wait")
+        == 0
+    )
+    wt(plane, "logs", "sample-fails")
+    wt(plane, "describe", "sample-fails")
+    ok = wt(plane, "rerun", "sample-fails", "--wait", "--timeout", "60s") == 3 and ok
+    return ok
+
+
+def batch_tour(plane: object) -> bool:
+    step("A CloudBatch run (Google Cloud Batch is the stand-in here)")
+    print(
+        plane.kubectl(  # type: ignore[attr-defined]
+            "apply", "-n", NS, "-f", str(SAMPLES / "cloudbatch.yaml")
+        ).stdout.strip()
+    )
+    ok = wt(plane, "wait", "sample-batch", "--timeout", "60s") == 0
+    wt(plane, "describe", "sample-batch")
+    wt(plane, "logs", "sample-batch")
+    print(plane.kubectl("get", "wfr", "-n", NS, "-o", "wide").stdout)  # type: ignore[attr-defined]
+    return ok
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wt-demo-") as tmp_name:
         tmp = Path(tmp_name)
@@ -69,13 +110,19 @@ def main() -> int:
             workspace = make_workspace(tmp / "workspace")
             print(f"workspace: {workspace} (environment .pixi/envs/default)")
 
-            step("Starting wt-operator --namespace demo")
+            step("Starting the Batch STAND-IN (a gRPC BatchService on loopback) and wt-operator")
+            batch = InProcessBatchServer(lifecycle=[("RUNNING", 1.0), ("SUCCEEDED", 3.0)]).start()
             operator = OperatorProcess(
                 kubeconfig=plane.kubeconfig,
                 namespaces=[NS],
                 workspace=workspace,
                 log_path=tmp / "operator.log",
-                env={"WT_OPERATOR_LOCAL_LAUNCHER": "prefix"},
+                env={
+                    "WT_OPERATOR_LOCAL_LAUNCHER": "prefix",
+                    "BATCH_EMULATOR_HOST": batch.address,
+                    "GOOGLE_CLOUD_PROJECT": "my-project",
+                    "WT_OPERATOR_BATCH_POLL_INTERVAL": "1",
+                },
             ).start()
             try:
                 step("Applying three WorkflowRuns")
@@ -118,9 +165,12 @@ def main() -> int:
                 ok = phase(plane, "sample-succeeds") == "Succeeded" and (
                     phase(plane, "sample-fails") == "Failed"
                 )
+                ok = plugin_tour(plane) and ok
+                ok = batch_tour(plane) and ok
             finally:
-                step("Tearing down: operator, kube-apiserver, etcd")
+                step("Tearing down: operator, Batch stand-in, kube-apiserver, etcd")
                 operator.stop()
+                batch.stop()
         print("done." if ok else "demo: unexpected final phases")
         return 0 if ok else 1
 

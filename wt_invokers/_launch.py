@@ -24,6 +24,7 @@ from wt_invokers.exceptions import (
 
 __all__ = [
     "make_results_dir",
+    "prepare_files",
     "remove_all",
     "results_dir_of",
     "spawn",
@@ -44,6 +45,25 @@ def results_dir_of(results_url: str) -> Path | None:
     if os.path.isabs(results_url):
         return Path(results_url)
     return None
+
+
+def prepare_files(
+    results_dir: Path | None, config_text: str, lithops_text: str | None
+) -> list[Path]:
+    """Create the results directory and write the private config files (blocking).
+
+    Returns ``[config]`` or ``[config, lithops config]``; nothing is left behind on error.
+    """
+    if results_dir is not None:
+        make_results_dir(results_dir)
+    files = [write_private(config_text, "wt-config-", ".yaml")]
+    try:
+        if lithops_text is not None:
+            files.append(write_private(lithops_text, "wt-lithops-", ".yaml"))
+    except BaseException:
+        remove_all(files)
+        raise
+    return files
 
 
 def make_results_dir(path: Path) -> None:

@@ -18,7 +18,7 @@ from rattler import PrefixRecord
 
 from wt_invokers._activation import ActivationDelta, compute_activation
 
-__all__ = ["activation", "installed_records"]
+__all__ = ["activation", "cached_activation", "cached_records", "installed_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,22 @@ def _stamp(prefix: Path) -> int | None:
         return (prefix / "conda-meta").stat().st_mtime_ns
     except OSError:
         return None
+
+
+def cached_records(prefix: Path) -> list[PrefixRecord] | None:
+    """The records of ``prefix`` if cached and still current (one stat), else None."""
+    stamp = _stamp(prefix)
+    with _lock:
+        cached = _records.get(prefix)
+    return cached[1] if cached is not None and cached[0] == stamp else None
+
+
+def cached_activation(prefix: Path) -> ActivationDelta | None:
+    """The activation of ``prefix`` if cached and still current (one stat), else None."""
+    stamp = _stamp(prefix)
+    with _lock:
+        cached = _activations.get(prefix)
+    return cached[1] if cached is not None and cached[0] == stamp else None
 
 
 def installed_records(prefix: Path) -> list[PrefixRecord]:

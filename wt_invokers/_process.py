@@ -19,13 +19,13 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = [
     "PROCESS_MARKER_ENV_VAR",
     "RUN_ID_ENV_VAR",
     "ProcInfo",
     "find_marked",
+    "group_exists",
     "kill_stale_processes",
     "live_group_members",
     "pid_is_alive",
@@ -42,8 +42,9 @@ PROCESS_MARKER_ENV_VAR = "WT_INVOKERS__PROCESS_MARKER"
 """Set in every workflow's environment to the invocation's identity, so its processes can
 be found after a crash — and only its: two runs told the same run id have distinct markers."""
 
-_PROC = Path("/proc")
+_PROC = "/proc"
 _POLL_SECONDS = 0.02
+_READ_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,30 @@ class ProcInfo:
     state: str
 
 
-def _read_stat(pid: int) -> ProcInfo | None:
+def _read(path: str) -> bytes | None:
+    # os.open/os.read, not pathlib: these scans run at the end of every run, and with a
+    # few hundred processes on a machine the pathlib version cost milliseconds of CPU.
     try:
-        raw = (_PROC / str(pid) / "stat").read_text()
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, _READ_LIMIT)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_stat(pid: int) -> ProcInfo | None:
+    raw = _read(f"{_PROC}/{pid}/stat")
+    if raw is None:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    rest = raw[raw.rfind(")") + 2 :].split()
+    rest = raw[raw.rfind(b")") + 2 :].split()
     if len(rest) < 3:
         return None
-    return ProcInfo(pid=pid, state=rest[0], ppid=int(rest[1]), pgrp=int(rest[2]))
+    return ProcInfo(pid=pid, state=rest[0].decode(), ppid=int(rest[1]), pgrp=int(rest[2]))
 
 
 def _pids() -> list[int]:
@@ -85,7 +100,21 @@ def pid_is_alive(pid: int) -> bool:
     return info is not None and info.state not in ("Z", "X")
 
 
+def group_exists(pgid: int) -> bool:
+    """Whether any process (zombies included) is in process group ``pgid``; no /proc scan."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def live_group_members(pgid: int) -> set[int]:
+    """Live members of process group ``pgid`` (the empty set at once when the group is gone)."""
+    if not group_exists(pgid):
+        return set()
     return {info.pid for info in snapshot() if info.pgrp == pgid}
 
 
@@ -94,17 +123,14 @@ def find_marked(marker: str) -> set[int]:
 
     Processes whose environ cannot be read (other users, gone meanwhile) are skipped.
     """
-    needle = f"{PROCESS_MARKER_ENV_VAR}={marker}".encode()
+    needle = f"\0{PROCESS_MARKER_ENV_VAR}={marker}\0".encode()
     me = os.getpid()
     found: set[int] = set()
     for pid in _pids():
         if pid == me:
             continue
-        try:
-            environ = (_PROC / str(pid) / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and pid_is_alive(pid):
+        environ = _read(f"{_PROC}/{pid}/environ")
+        if environ and needle in b"\0" + environ and pid_is_alive(pid):
             found.add(pid)
     return found
 

@@ -21,13 +21,7 @@ from rattler import MatchSpec
 
 from wt_invokers import _prefix, _process
 from wt_invokers._activation import ActivationDelta
-from wt_invokers._launch import (
-    make_results_dir,
-    remove_all,
-    results_dir_of,
-    spawn,
-    write_private,
-)
+from wt_invokers._launch import prepare_files, remove_all, results_dir_of, spawn
 from wt_invokers._output import LineCallback, OutputReader
 from wt_invokers._process import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR, kill_stale_processes
 from wt_invokers.abstract import AbstractInvoker
@@ -174,7 +168,11 @@ class LocalSubprocessInvoker(AbstractInvoker):
         Reads ``conda-meta`` directly instead of asking pixi: fast, works without pixi,
         and cached until the environment changes.
         """
-        records = await asyncio.to_thread(_prefix.installed_records, self.prefix)
+        prefix = self.prefix
+        # A cache hit costs one stat: not worth a trip to a worker thread.
+        records = _prefix.cached_records(prefix)
+        if records is None:
+            records = await asyncio.to_thread(_prefix.installed_records, prefix)
         return any(self.matchspec.matches(record) for record in records)
 
     async def install(self) -> None:
@@ -187,6 +185,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
     # -- launching --------------------------------------------------------------------
 
     async def _activated(self) -> ActivationDelta:
+        cached = _prefix.cached_activation(self.prefix)
+        if cached is not None:
+            return cached
         try:
             return await asyncio.to_thread(_prefix.activation, self.prefix)
         except FileNotFoundError as exc:
@@ -265,24 +266,19 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 raise InstallationError(
                     f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
                 )
-        results_dir = results_dir_of(invocation.results_url)
-        if results_dir is not None:
-            await asyncio.to_thread(make_results_dir, results_dir)
-
-        temp_files: list[Path] = []
+        # One trip to a worker thread for every file the run needs.
+        temp_files = await asyncio.to_thread(
+            prepare_files,
+            results_dir_of(invocation.results_url),
+            invocation.config_text,
+            invocation.lithops_config_text,
+        )
         try:
-            config_file = await asyncio.to_thread(
-                write_private, invocation.config_text, "wt-config-", ".yaml"
-            )
-            temp_files.append(config_file)
+            config_file = temp_files[0]
             env = dict(base_env)
             env.update(invocation.extra_env)
             if invocation.lithops_config_text is not None:
-                lithops_file = await asyncio.to_thread(
-                    write_private, invocation.lithops_config_text, "wt-lithops-", ".yaml"
-                )
-                temp_files.append(lithops_file)
-                env[LITHOPS_CONFIG_ENV_VAR] = os.fspath(lithops_file)
+                env[LITHOPS_CONFIG_ENV_VAR] = os.fspath(temp_files[1])
             # Set last: what the run author passed can never replace them.
             env[self.results_env_var] = invocation.results_url
             env[RUN_ID_ENV_VAR] = invocation.workflow_run_id

@@ -1,26 +1,21 @@
-"""``wt-operator`` / ``python -m wt_operator``: run the WorkflowRun operator."""
+"""``wt-operator`` / ``python -m wt_operator``: run the WorkflowRun operator.
+
+Only the command line is read here; kopf is imported afterwards (:mod:`wt_operator.app`),
+once :func:`~wt_operator.shell.credentials.keep_client_library_out` has decided whether
+the client library may be loaded at all.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import time
-
-import kopf
 
 from wt_operator.config import ConfigError, OperatorConfig
-from wt_operator.handlers import Scope, register
-from wt_operator.metrics import Metrics
-from wt_operator.shell.peering import PEERING_NAME, oldest_first_priority
+from wt_operator.shell.credentials import keep_client_library_out
 
 __all__ = ["main"]
 
-_LOG_FORMATS = {
-    "full": kopf.LogFormat.FULL,
-    "plain": kopf.LogFormat.PLAIN,
-    "json": kopf.LogFormat.JSON,
-}
+LOG_FORMATS = ("full", "json", "plain")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--log-format",
-        choices=sorted(_LOG_FORMATS),
+        choices=LOG_FORMATS,
         default="full",
         help="full: time, logger, level; plain: the message only; json: one JSON object per "
         "line, records about a run carry it as an 'object' field (namespace, name, uid)",
@@ -67,26 +62,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _configure_logging(log_format: str, *, verbose: bool, debug: bool) -> None:
-    kopf.configure(
-        debug=debug,
-        verbose=verbose or debug,
-        log_format=_LOG_FORMATS[log_format],
-        # "[namespace/name]" in front of every text line about a run; JSON has a field.
-        log_prefix=log_format != "json",
-    )
-    # Never log what could hold a secret: kubernetes_asyncio logs whole response bodies
-    # (Secret reads included) at DEBUG, and the library's unmasked copy of workflow output
-    # is redundant with the masked lines the runtime forwards.
-    logging.getLogger("kubernetes_asyncio").setLevel(logging.WARNING)
-    # google-api-core's gRPC logging interceptor serialises every request and response
-    # to JSON when DEBUG is on (CreateJob carries the run's env), and that serialising was
-    # the operator's largest CPU cost under --verbose.
-    logging.getLogger("google").setLevel(logging.INFO)
-    logging.getLogger("wt_invokers.local.output").setLevel(logging.CRITICAL)
-    logging.getLogger("wt_operator.output").setLevel(logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -94,29 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wt-operator: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(args.log_format, verbose=args.verbose, debug=args.debug)
-    metrics = Metrics()
-    if config.metrics_port:
-        metrics.serve(config.metrics_port)
-    registry = kopf.OperatorRegistry()
-    scope = Scope(
-        None if args.all_namespaces else list(args.namespace or ()), standalone=args.standalone
-    )
-    register(registry, config, metrics, scope)
-    priority = args.priority if args.priority is not None else oldest_first_priority(time.time())
-    kopf.run(
-        registry=registry,
-        clusterwide=bool(args.all_namespaces),
-        namespaces=args.namespace or (),
+    keep_client_library_out()
+    from wt_operator.app import run  # imports kopf: after the decision above
+
+    run(
+        config,
+        namespaces=None if args.all_namespaces else list(args.namespace or ()),
         standalone=args.standalone,
-        priority=priority,
-        # Naming a peering makes kopf require it (and pause until it exists): only
-        # when coordinating with other replicas.
-        peering_name=None if args.standalone else PEERING_NAME,
-        liveness_endpoint=(
-            f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
-        ),
-        memo=kopf.Memo(),
+        priority=args.priority,
+        log_format=args.log_format,
+        verbose=args.verbose,
+        debug=args.debug,
     )
     return 0
 

@@ -11,7 +11,7 @@ Import-light on purpose (standard library only): the kubectl plugin imports it.
 from __future__ import annotations
 
 import enum
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "ACTIVE_PHASES",
@@ -30,12 +30,14 @@ __all__ = [
     "PLURAL",
     "TERMINAL_PHASES",
     "VERSION",
+    "CloudBatchSpec",
     "CloudBatchStatus",
     "ConditionDict",
     "EnvVarDict",
     "KeyRefDict",
     "Phase",
     "Reason",
+    "RunSpec",
     "RunStatus",
     "log_configmap_name",
 ]
@@ -155,6 +157,41 @@ class ConditionDict(TypedDict):
     message: str
     lastTransitionTime: str
     observedGeneration: NotRequired[int]
+
+
+class CloudBatchSpec(TypedDict, total=False):
+    """``spec.cloudBatch``."""
+
+    image: str
+    cpuMilli: int
+    memoryMib: int
+    machineType: str
+    gpu: dict[str, Any]
+    network: dict[str, Any]
+    project: str
+    region: str
+    serviceAccount: str
+    labels: dict[str, str]
+
+
+class RunSpec(TypedDict, total=False):
+    """``spec`` of a WorkflowRun, as the API server stores it (after schema defaults)."""
+
+    workflow: str
+    invoker: Literal["Local", "CloudBatch"]
+    workflowRunId: str
+    config: dict[str, Any]
+    configFrom: dict[str, KeyRefDict]
+    resultsUrl: str
+    executionMode: str
+    mockIo: bool
+    otel: dict[str, str]
+    env: list[EnvVarDict]
+    lithopsConfig: dict[str, Any]
+    activeDeadlineSeconds: int
+    ttlSecondsAfterFinished: int
+    local: dict[str, str]
+    cloudBatch: CloudBatchSpec
 
 
 class CloudBatchStatus(TypedDict, total=False):

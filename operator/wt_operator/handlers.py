@@ -19,8 +19,9 @@ from wt_operator.core.local import Stopping
 from wt_operator.core.retention import expiry, ttl_for
 from wt_operator.core.status import is_active
 from wt_operator.metrics import Metrics
+from wt_operator.shell.credentials import in_cluster, kubeconfig_needs_plugins
 from wt_operator.shell.invokers import Invokers
-from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session, load_api_client
+from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session
 from wt_operator.shell.peering import PEERING_NAME, warn_while_missing
 from wt_operator.shell.retention import Reaper
 from wt_operator.shell.run import SystemClock
@@ -28,8 +29,44 @@ from wt_operator.shell.runtime import Runtime
 
 __all__ = ["Scope", "configure_settings", "register"]
 
-_FINALIZER_POLL = 0.005
-"""Seconds between looks at the live metadata while kopf adds the finalizer."""
+
+class Finalized:
+    """Lets a run's daemon wait, without polling, until kopf's finalizer is on the object.
+
+    The event handler sees every watch event and notifies; the daemon registers first, then
+    looks at the live metadata, so a finalizer added in between is never missed.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, asyncio.Event] = {}
+
+    def waiting(self, uid: str) -> bool:
+        return uid in self._waiters
+
+    def notify(self, uid: str) -> None:
+        event = self._waiters.pop(uid, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, uid: str, meta: kopf.Meta, stopped: kopf.DaemonStopped) -> bool:
+        """True once the finalizer is there; False when the daemon is stopped first."""
+        if FINALIZER in (meta.get("finalizers") or ()):
+            return True
+        event = self._waiters.setdefault(uid, asyncio.Event())
+        try:
+            if FINALIZER in (meta.get("finalizers") or ()):
+                return True
+            waiter = asyncio.ensure_future(event.wait())
+            stop = asyncio.ensure_future(stopped.wait())
+            try:
+                await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                stop.cancel()
+            return event.is_set() and not stopped
+        finally:
+            if self._waiters.get(uid) is event:
+                del self._waiters[uid]
 
 
 class Scope:
@@ -69,9 +106,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = FINALIZER
     # Only daemons and event handlers are registered, so kopf has no handler progress
     # or diff-base to store; keep its annotations under our prefix should it write one.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wt.dev")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="wt.dev", key="last-handled-configuration"
+        prefix=GROUP, key="last-handled-configuration"
     )
     # kopf would turn every INFO log line into an Event (an API write each);
     # the runtime posts exactly one Event per phase transition instead.
@@ -93,18 +130,6 @@ def _active(status: Any, **_: Any) -> bool:
     return is_active(status)
 
 
-def _finished(status: Any, **_: Any) -> bool:
-    return not is_active(status)
-
-
-def _deleted_while_active(meta: Any, status: Any, **_: Any) -> bool:
-    return bool(
-        meta.get("deletionTimestamp")
-        and FINALIZER in (meta.get("finalizers") or ())
-        and is_active(status)
-    )
-
-
 def _ref(name: str, namespace: str | None, uid: str, meta: kopf.Meta) -> RunRef:
     # WorkflowRuns are namespaced, so kopf always passes a namespace.
     return RunRef(namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation"))
@@ -116,19 +141,32 @@ def register(
     """Register the operator's handlers into ``registry``."""
 
     @kopf.on.login(registry=registry)
-    async def operator_login(**kwargs: Any) -> Any:
-        # The same loader as our own API client (kubeconfig incl. exec plugins, or the
-        # in-cluster ServiceAccount), so kopf and the runtime authenticate alike.
-        info = await kopf.login_via_async_client(**kwargs)
+    async def operator_login(memo: kopf.Memo, **kwargs: Any) -> Any:
+        # One login for kopf and the runtime (see shell.credentials): the pod's
+        # ServiceAccount, a kubeconfig read by kopf, or the client library's loader when
+        # the kubeconfig runs a credential plugin.
+        if in_cluster():
+            info = kopf.login_with_service_account(**kwargs)
+        elif kubeconfig_needs_plugins():
+            try:
+                info = await kopf.login_via_async_client(**kwargs)
+            except ImportError as exc:
+                raise kopf.PermanentError(
+                    "the kubeconfig's user runs a credential plugin (exec/auth-provider), "
+                    "which needs kubernetes-asyncio: pip install 'wt-invokers[kubectl]'"
+                ) from exc
+        else:
+            info = kopf.login_with_kubeconfig(**kwargs)
         if not isinstance(info, kopf.ConnectionInfo):
             return info
+        memo.credentials.update(info)
         return bounded_kopf_session(info, streams=scope.streams)
 
     @kopf.on.startup(registry=registry)
     async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_settings(settings)
         kube = KubeClient(
-            await load_api_client(),
+            memo.credentials,
             backoff_max=config.retry_backoff_max,
             on_retry=lambda what, code: metrics.api_errors.labels("Kubernetes").inc(),
         )
@@ -136,6 +174,7 @@ def register(
         invokers.preload_batch()
         clock = SystemClock()
         memo.kube, memo.invokers = kube, invokers
+        memo.finalized = Finalized()
         memo.runtime = Runtime(config, kube, invokers, clock=clock, metrics=metrics)
         memo.reaper = Reaper(kube, clock)
         memo.reaper.start()
@@ -190,34 +229,32 @@ def register(
         # finalizer is there (meta is a live view): before it, a delete would not wait for the
         # clean-up, and our first status write would race kopf's finalizer patch (which the
         # API server then refuses with 422 and kopf retries: a wasted request per run).
-        while FINALIZER not in (meta.get("finalizers") or ()):
-            if stopped:
-                return
-            await stopped.wait(_FINALIZER_POLL)
+        if not await memo.finalized.wait(uid, meta, stopped):
+            return
         runtime: Runtime = memo.runtime
         await runtime.reconcile(
             _ref(name, namespace, uid, meta), dict(spec), dict(status), KopfStop(stopped)
         )
 
-    # Low-level handlers: kopf stores nothing for them (no extra writes per run). This one
-    # runs before kopf releases the finalizer of a run deleted while nobody reconciled it.
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_deleted_while_active)
-    async def workflowrun_deleted(
-        *,
-        name: str,
-        namespace: str | None,
-        uid: str,
-        meta: kopf.Meta,
-        spec: kopf.Spec,
-        status: kopf.Status,
-        memo: Any,
-        **_: Any,
-    ) -> None:
-        runtime: Runtime = memo.runtime
-        await runtime.finalize_unowned(_ref(name, namespace, uid, meta), dict(spec), dict(status))
+    def needs_event(
+        type: str | None, uid: str, meta: Any, spec: Any, status: Any, memo: Any, **_: Any
+    ) -> bool:
+        # Cheap, and called for every watch event: most events need nothing, and invoking
+        # a handler costs kopf far more than this test (and logs a line at INFO).
+        if type == "DELETED":
+            return uid in memo.reaper
+        finalizers = meta.get("finalizers") or ()
+        if FINALIZER in finalizers and memo.finalized.waiting(uid):
+            return True
+        if is_active(status):
+            return bool(meta.get("deletionTimestamp")) and FINALIZER in finalizers
+        return (
+            uid in memo.reaper or ttl_for(spec, meta, config.ttl_seconds_after_finished) is not None
+        )
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_finished)
-    async def workflowrun_finished(
+    # One low-level handler: kopf stores nothing for it (no extra writes per run).
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=needs_event)
+    async def workflowrun_event(
         *,
         type: str | None,
         name: str,
@@ -232,6 +269,18 @@ def register(
         reaper: Reaper = memo.reaper
         if type == "DELETED":
             reaper.forget(uid)
+            return
+        finalizers = meta.get("finalizers") or ()
+        if FINALIZER in finalizers:
+            memo.finalized.notify(uid)
+        if is_active(status):
+            if meta.get("deletionTimestamp") and FINALIZER in finalizers:
+                # Runs before kopf releases the finalizer of a run deleted while nobody
+                # reconciled it (kopf starts no daemon for an object being deleted).
+                runtime: Runtime = memo.runtime
+                await runtime.finalize_unowned(
+                    _ref(name, namespace, uid, meta), dict(spec), dict(status)
+                )
             return
         ttl = ttl_for(spec, meta, config.ttl_seconds_after_finished)
         at = expiry(status, ttl) if ttl is not None else None

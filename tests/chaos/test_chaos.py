@@ -8,6 +8,8 @@ or submitted twice, and reports its tally to the summary table.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -15,13 +17,14 @@ from typing import Any
 
 import grpc
 import pytest
+import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.chaos.conftest import Tally
 from tests.integration.conftest import batch_spec, create_tree, local_spec
 from wt_envtest.runs import Runs, condition
-from wt_operator.api import TERMINAL_PHASES
+from wt_operator.api import TERMINAL_PHASES, log_configmap_name
 from wt_testkit.workflows import process_is_alive
 
 pytestmark = pytest.mark.timeout(300)
@@ -406,3 +409,161 @@ async def test_delete_in_every_phase_while_the_operator_is_down_leaves_nothing_b
     assert not process_is_alive(grandchild)
     assert job not in batch_server.jobs
     assert batch_server.created_jobs == 1
+
+
+HOOKS = {
+    "LD_PRELOAD": "/tmp/evil.so",
+    "LD_LIBRARY_PATH": "/tmp",
+    "LD_AUDIT": "/tmp/evil.so",
+    "DYLD_INSERT_LIBRARIES": "/tmp/evil.dylib",
+    "PYTHONPATH": "/tmp",
+    "PYTHONSTARTUP": "/tmp/evil.py",
+    "PYTHONWARNINGS": "ignore::antigravity.x",
+    "BROWSER": "/tmp/evil.sh",
+    "BASH_ENV": "/tmp/evil.sh",
+    "ENV": "/tmp/evil.sh",
+    "PERL5OPT": "-Mevil",
+    "PERL5LIB": "/tmp",
+    "RUBYOPT": "-revil",
+    "NODE_OPTIONS": "--require /tmp/evil.js",
+    "JAVA_TOOL_OPTIONS": "-javaagent:/tmp/evil.jar",
+    "_JAVA_OPTIONS": "-javaagent:/tmp/evil.jar",
+    "GLIBC_TUNABLES": "glibc.malloc.mxfast=0",
+    "PATH": "/tmp:/usr/bin",
+    "HOME": "/tmp",
+    "PIXI_PROJECT_MANIFEST": "/tmp/pixi.toml",
+    "CONDA_PREFIX": "/tmp",
+    "WT_RESULTS": "file:///etc/",
+    "WT_INVOKERS__PROCESS_MARKER": "another-run",
+    "LITHOPS_CONFIG_FILE": "/tmp/lithops.yaml",
+    "KUBECONFIG": "/tmp/kubeconfig",
+    "TRACEPARENT": "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01",
+}
+
+
+def _without_env_rule(crd: dict[str, Any]) -> dict[str, Any]:
+    """The CRD as it was before the reserved-env rule existed (an older install)."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    item = schema["properties"]["spec"]["properties"]["env"]["items"]
+    item["x-kubernetes-validations"] = [
+        r for r in item["x-kubernetes-validations"] if "reserved" not in str(r)
+    ]
+    return crd
+
+
+async def test_code_hooks_in_env_are_refused_at_apply_and_by_the_operator(
+    start_operator: Any,
+    runs: Runs,
+    control_plane: Any,
+    crds: Any,
+    tmp_path: Path,
+    tally: Tally,
+) -> None:
+    marker = tmp_path / "ran.txt"
+    spec = local_spec({"append_to": str(marker)})
+    # 1. Today's CRD refuses every hook at kubectl apply, naming it.
+    for name, value in HOOKS.items():
+        with pytest.raises(ApiException) as err:
+            await runs.create(
+                f"hook-{len(name)}-{tally.runs}", {**spec, "env": [{"name": name, "value": value}]}
+            )
+        assert err.value.status == 422 and f"env name {name} is reserved" in err.value.body
+        tally.runs += 1
+    # 2. Runs stored by an older CRD without the rule: the operator refuses them itself.
+    crd_path = Path(__file__).resolve().parents[2] / "crds" / "wt.dev_workflowruns.yaml"
+    crd = yaml.safe_load(crd_path.read_text())
+    old = _without_env_rule(crd)
+    try:
+        control_plane.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=wt-tests",
+            "-f",
+            "-",
+            input=old,
+        )
+        names = []
+        for i, (name, value) in enumerate(HOOKS.items()):
+            for attempt in range(50):  # the API server picks up the relaxed CRD shortly
+                try:
+                    await runs.create(f"old-{i}", {**spec, "env": [{"name": name, "value": value}]})
+                    break
+                except ApiException as exc:
+                    if exc.status != 422 or attempt == 49:
+                        raise
+                    await asyncio.sleep(0.1)
+            names.append(f"old-{i}")
+    finally:
+        control_plane.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=wt-tests",
+            "-f",
+            str(crd_path),
+        )
+    start_operator()
+    objs = await settle(runs, names, timeout=60)
+    account(tally, names, objs)
+    for name in names:
+        assert condition(objs[name], "Succeeded")["reason"] == "InvalidSpec", objs[name]["status"]
+        assert "is reserved" in objs[name]["status"]["message"]
+    assert not marker.exists()  # none of them ever started the workflow
+    assert (tally.lost, tally.stuck) == (0, 0), tally
+
+
+async def test_secrets_in_every_form_are_masked_everywhere(
+    start_operator: Any, runs: Runs, kube_api: Any, namespace: str, tally: Tally
+) -> None:
+    pem = (
+        "-----BEGIN PRIVATE KEY-----\n"
+        + "\n".join(f"MIIE{i:02d}vQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ" for i in range(8))
+        + "\n-----END PRIVATE KEY-----\n"
+    )
+    key_json = json.dumps(
+        {"type": "service_account", "private_key_id": "9f8e7d6c5b4a39281706f5e4d3c2b1a0"},
+        indent=2,
+    )
+    forms = {
+        "newline": "nl-s3cret-value-4711\n",  # what --from-file stores
+        "pem": pem,  # printed line by line
+        "json": key_json + "\n",
+        "long": "L0ng"
+        * 1500,  # 6,000 characters: cut by the 4,000-character tail unless masked first
+    }
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in forms.items()}
+    await client.CoreV1Api(kube_api).create_namespaced_secret(
+        namespace, {"metadata": {"name": "forms"}, "data": encoded}
+    )
+    op = start_operator()
+    names = []
+    for key in forms:
+        env = [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "forms", "key": key}}}]
+        names.append(f"form-{key}")
+        await runs.create(names[-1], local_spec({"print_env": "S", "exit_code": 3}, env=env))
+    objs = await settle(runs, names, timeout=60)
+    account(tally, names, objs)
+    stored = []
+    for name in names:
+        uid = objs[name]["metadata"]["uid"]
+        for _ in range(50):
+            try:
+                cm = await client.CoreV1Api(kube_api).read_namespaced_config_map(
+                    log_configmap_name(uid), namespace
+                )
+            except ApiException:
+                await asyncio.sleep(0.1)
+                continue
+            stored.append(str(cm.data))
+            break
+    assert len(stored) == len(names)
+    haystack = "\n".join(
+        [json.dumps(objs), op.logs(), *stored, *(str(e.message) for e in await runs.events())]
+    )
+    needles = ["nl-s3cret-value-4711", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "L0ngL0ngL0ng"]
+    needles += [line for line in pem.splitlines() if line.startswith("MIIE")]
+    leaked = [n for n in needles if n in haystack]
+    assert not leaked, leaked
+    assert all("***" in objs[n]["status"]["message"] for n in names)
+    assert (tally.lost, tally.stuck) == (0, 0), tally

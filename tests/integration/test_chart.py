@@ -26,6 +26,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from tests.integration.conftest import local_spec
+from wt_envtest import start_control_plane
 from wt_envtest.runs import Runs
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,7 +70,8 @@ def install(control_plane: Any, namespace: str, crds: Any) -> Iterator[Callable[
 
 
 def _render(control_plane: Any, namespace: str, *sets: str, values: Path | None = None) -> str:
-    args = ["template", "wt", str(CHART), "--namespace", namespace]
+    # --include-crds: what helm install creates, kopf's CRDs from the chart's crds/ included.
+    args = ["template", "wt", str(CHART), "--namespace", namespace, "--include-crds"]
     if values is not None:
         args += ["--values", str(values)]
     for s in sets:
@@ -511,3 +513,31 @@ def test_checkov_finds_nothing_but_the_documented_exceptions(
     assert not undocumented, f"checkov failures not listed in docs/chart.md: {undocumented}"
     stale = sorted(set(exceptions) - set(failed))
     assert not stale, f"docs/chart.md lists checks that no longer fail: {stale}"
+
+
+def test_a_first_ha_install_into_an_empty_cluster_works(control_plane: Any, tmp_path: Path) -> None:
+    # Helm resolves every kind of a release before creating anything: the peering object of
+    # an HA release needs its CRD to exist first. A cluster of its own, so it has none yet.
+    with start_control_plane(
+        data_dir=tmp_path / "empty-cluster", bin_dir=control_plane.bin_dir
+    ) as empty:
+        proc = empty.helm(
+            "install",
+            "wt",
+            str(CHART),
+            "--namespace",
+            "wt-system",
+            "--create-namespace",
+            "--wait=false",
+            "--set",
+            "replicaCount=2",
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        crds = empty.kubectl("get", "crd", "-o", "name").stdout.split()
+        assert {
+            "customresourcedefinition.apiextensions.k8s.io/workflowruns.wt.dev",
+            "customresourcedefinition.apiextensions.k8s.io/clusterkopfpeerings.kopf.dev",
+        } <= set(crds)
+        peering = empty.kubectl("get", "clusterkopfpeering", "wt-operator", "-o", "name")
+        assert peering.stdout.strip() == "clusterkopfpeering.kopf.dev/wt-operator"

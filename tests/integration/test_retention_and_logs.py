@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from wt_operator.api import (
     LOG_KEY,
     log_configmap_name,
 )
+from wt_testkit.workflows import read_echo_file
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -147,3 +149,20 @@ async def test_the_default_ttl_spares_gitops_managed_runs_and_waits_without_writ
     await asyncio.sleep(2)
     assert await runs.get("flux") is not None  # Flux would re-create it, and it would run again
     assert await runs.get("argo") is not None
+
+
+async def test_the_workflow_joins_the_runs_trace_and_exports_to_its_collector(
+    start_operator: Any, runs: Runs, tmp_path: Path
+) -> None:
+    start_operator()
+    echo = tmp_path / "echo"
+    otel = {"exporter": "otlp", "endpoint": "http://otel-collector.observability:4317"}
+    await runs.create("traced-run", local_spec({"echo_file": str(echo)}, otel=otel))
+    obj = await runs.wait_for("traced-run", ["Succeeded"])
+    seen = await asyncio.to_thread(read_echo_file, echo)
+    trace_id = obj["status"]["traceId"]
+    assert trace_id == obj["metadata"]["uid"].replace("-", "")
+    version, trace, span, flags = seen.env["TRACEPARENT"].split("-")
+    assert (version, trace, flags, len(span)) == ("00", trace_id, "01", 16)
+    assert seen.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == otel["endpoint"]
+    assert seen.option("--otel-exporter") == "otlp"

@@ -53,8 +53,11 @@ def render(
     release: str = "wt",
     values: Path | None = None,
     api_versions: tuple[str, ...] = (),
+    include_crds: bool = False,
 ) -> list[dict[str, Any]]:
     args = ["template", release, str(CHART), "--namespace", "wt-system"]
+    if include_crds:
+        args.append("--include-crds")
     if values is not None:
         args += ["--values", str(values)]
     for s in sets:
@@ -752,7 +755,10 @@ def test_a_70_character_release_name_is_refused_by_helm(helm: Path) -> None:
 
 def test_crds_install_keep_and_opt_out(helm: Path) -> None:
     crds = by_kind(render(helm), "CustomResourceDefinition")
-    assert {c["metadata"]["name"] for c in crds} == {
+    assert {c["metadata"]["name"] for c in crds} == {"workflowruns.wt.dev"}
+    # kopf's peering CRDs come from crds/: installed by helm before anything else.
+    first = by_kind(render(helm, "replicaCount=2", include_crds=True), "CustomResourceDefinition")
+    assert {c["metadata"]["name"] for c in first} == {
         "workflowruns.wt.dev",
         "kopfpeerings.kopf.dev",
         "clusterkopfpeerings.kopf.dev",
@@ -767,11 +773,12 @@ def test_crds_install_keep_and_opt_out(helm: Path) -> None:
 
 def test_chart_crds_are_the_ones_in_crds() -> None:
     sources = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
-    copies = sorted(p.name for p in (CHART / "files" / "crds").glob("*.yaml"))
+    templated = {p.name: p for p in (CHART / "files" / "crds").glob("*.yaml")}
+    first = {p.name: p for p in (CHART / "crds").glob("*.yaml")}
     fix = "run `make crds` (hack/sync_chart_crds.sh)"
-    assert copies == sources, fix
-    for name in sources:
-        copy = CHART / "files" / "crds" / name
+    assert sorted([*templated, *first]) == sources, fix
+    assert set(first) == {n for n in sources if n.startswith("kopf.")}
+    for name, copy in {**templated, **first}.items():
         assert copy.read_text() == (ROOT / "crds" / name).read_text(), f"{copy} is stale: {fix}"
 
 
@@ -827,3 +834,9 @@ def test_every_value_is_documented_in_values_and_schema() -> None:
 )
 def test_invalid_values_fail_with_a_schema_error(helm: Path, value: str, message: str) -> None:
     assert message in render_error(helm, value)
+
+
+def test_the_peering_identity_is_the_pod_name(helm: Path) -> None:
+    # kopf otherwise derives it from the user name, which an arbitrary uid (OpenShift) lacks.
+    [pod_id] = [e for e in pod_of(render(helm))["containers"][0]["env"] if e["name"] == "POD_ID"]
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}

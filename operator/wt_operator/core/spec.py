@@ -18,6 +18,7 @@ import yaml
 from rattler import MatchSpec
 
 from wt_invokers.cloud_batch import BatchJobOptions
+from wt_operator.api import RunSpec
 from wt_operator.core.errors import InvalidSpecError
 from wt_operator.reserved_env import reserved_reason
 
@@ -159,7 +160,7 @@ def _batch(cb: Mapping[str, Any]) -> BatchRequest:
 
 
 def parse_spec(
-    spec: Mapping[str, Any], *, uid: str, results_env_var: str | None = None
+    spec: RunSpec | Mapping[str, Any], *, uid: str, results_env_var: str | None = None
 ) -> RunRequest:
     """Validate what the schema cannot and build a :class:`RunRequest`.
 

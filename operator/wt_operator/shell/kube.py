@@ -3,7 +3,7 @@
 kopf watches and holds finalizers; everything the reconciler writes or reads
 itself — status patches, Events, Secret/ConfigMap reads, the log ConfigMaps of
 Local runs, deletions of expired runs, the peering object — goes through the
-:class:`Kube` protocol. :class:`KubeClient` implements it on kubernetes_asyncio
+:class:`Kube` protocol. :class:`KubeClient` implements it over plain HTTP (aiohttp)
 with one retry policy (transient failures: 429, 5xx, connection errors; retried
 forever with capped backoff, until the caller is cancelled); unit tests pass an
 in-memory double instead.
@@ -14,16 +14,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import json
 import logging
-import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import kopf
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from wt_invokers.retry import RetryPolicy, retry_call
 from wt_operator.api import (
@@ -43,24 +41,29 @@ from wt_operator.api import (
 )
 from wt_operator.core.errors import KubeApiError, ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef
+from wt_operator.shell.credentials import Credentials
 
 __all__ = [
+    "HttpError",
     "Kube",
     "KubeClient",
     "LogRecord",
     "RunRef",
     "bounded_kopf_session",
-    "load_api_client",
 ]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_HTTP = {429, 500, 502, 503, 504}
+_TRANSIENT_HTTP = {401, 429, 500, 502, 503, 504}
+_POOL = 100
+"""Connections for the operator's own requests; hundreds of runs starting at once each
+write a status, and a smaller pool made them queue (measured: throughput halved at 10)."""
 # Concurrent short requests kopf may have in flight (finalizer patches), besides watches.
 _KOPF_REQUEST_POOL = 32
+_JSON = "application/json"
 # Merge patch replaces lists (conditions) whole and needs no resourceVersion.
-_MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+_MERGE_PATCH = "application/merge-patch+json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,19 +114,6 @@ class Kube(Protocol):
         """Whether the kopf peering object exists (cluster-wide when ``namespace`` is None)."""
 
 
-async def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An ApiClient for ``KUBECONFIG`` (or ``kubeconfig``), else the in-cluster ServiceAccount."""
-    cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        await config.load_kube_config(config_file=path, client_configuration=cfg)
-    else:
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    # The default pool (5 x CPUs) throttles status patches when hundreds of runs start at once.
-    cfg.connection_pool_maxsize = 100
-    return client.ApiClient(cfg)
-
-
 def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.AiohttpSession:
     """kopf's HTTP session, with a bounded connection pool.
 
@@ -150,54 +140,93 @@ def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.Aio
     )
 
 
+class HttpError(Exception):
+    """The API server answered a request with an error status."""
+
+    def __init__(self, status: int, reason: str, body: bytes) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
 def _transient(exc: BaseException) -> str | None:
-    if isinstance(exc, ApiException):
+    if isinstance(exc, HttpError):
+        # 401: the credentials expired; kopf logs in again and the next attempt uses them.
         return f"HTTP {exc.status}" if exc.status in _TRANSIENT_HTTP else None
     if isinstance(exc, TimeoutError | OSError | aiohttp.ClientError):
         return type(exc).__name__
     return None
 
 
-async def _write(request: Awaitable[Any]) -> None:
-    """Await a write made with ``_preload_content=False``; raise ApiException unless 2xx.
+class _Response:
+    """What a request returned: status, body bytes (decoded lazily)."""
 
-    The operator never uses what a write returns, and turning the returned object into
-    kubernetes_asyncio models (dates parsed one by one) was a large share of its CPU when
-    hundreds of runs start at once.
-    """
-    resp = await request
-    try:
-        body = await resp.read()
-    finally:
-        resp.release()
-    if not 200 <= resp.status <= 299:
-        exc = ApiException(status=resp.status, reason=resp.reason)
-        exc.body, exc.headers = body, resp.headers
-        raise exc
+    def __init__(self, status: int, reason: str, body: bytes) -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 class KubeClient:
-    """:class:`Kube` on kubernetes_asyncio, with the operator's retry policy."""
+    """:class:`Kube` over HTTP with the operator's credentials and retry policy."""
 
     def __init__(
         self,
-        api: client.ApiClient,
+        credentials: Credentials,
         *,
         backoff_max: float = 60.0,
         component: str = "wt-operator",
         on_retry: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+        self.credentials = credentials
         self.policy = RetryPolicy(
             max_attempts=None, initial_backoff=0.2, max_backoff=backoff_max, on_retry=on_retry
         )
         self.component = component
         self.instance = socket.gethostname()
+        self._session: aiohttp.ClientSession | None = None
+        self._generation = 0
 
     async def close(self) -> None:
-        await self.api.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _send(
+        self, method: str, path: str, body: Any = None, content_type: str = _JSON
+    ) -> _Response:
+        """One HTTP request; HttpError unless 2xx.
+
+        Built here, not by a generated client: the operator's requests are few and fixed,
+        and the generated request path (validation, recursive serialisation, decoding the
+        reply into models) cost about a millisecond of CPU per request.
+        """
+        creds = self.credentials
+        await creds.ready()
+        if self._session is None or self._generation != creds.generation:
+            if self._session is not None:
+                await self._session.close()
+            # trust_env=False: aiohttp would otherwise look up proxies and ~/.netrc in the
+            # environment on every request (a third of this path's CPU); the proxy is the
+            # kubeconfig's, given below.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=_POOL, ssl=creds.ssl or True),
+                trust_env=False,
+            )
+            self._generation = creds.generation
+        headers = {"Accept": _JSON, "Content-Type": content_type, **creds.headers}
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        async with self._session.request(
+            method, creds.server + path, data=data, headers=headers, proxy=creds.proxy
+        ) as resp:
+            payload = await resp.read()
+        if not 200 <= resp.status <= 299:
+            raise HttpError(resp.status, resp.reason or "", payload)
+        return _Response(resp.status, resp.reason or "", payload)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, retrying transient failures; other API errors propagate."""
@@ -207,29 +236,25 @@ class KubeClient:
 
         return await retry_call(what, call, policy=self.policy, transient=_transient, give_up=never)
 
+    @staticmethod
+    def _run_path(ref: RunRef, subresource: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
+        return f"{base}/{subresource}" if subresource else base
+
     async def patch_status(self, ref: RunRef, status: RunStatus) -> None:
         try:
             await self._call(
                 f"patching status of {ref}",
-                lambda: _write(
-                    self.custom.patch_namespaced_custom_object_status(
-                        GROUP,
-                        VERSION,
-                        ref.namespace,
-                        PLURAL,
-                        ref.name,
-                        {"status": dict(status)},
-                        _preload_content=False,
-                        **_MERGE_PATCH,
-                    )
+                lambda: self._send(
+                    "PATCH", self._run_path(ref, "status"), {"status": status}, _MERGE_PATCH
                 ),
             )
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status == 404:
                 raise RunGoneError(str(ref)) from None
             raise KubeApiError(
                 f"patching the status of {ref} was refused: HTTP {exc.status} {exc.reason}",
-                status=exc.status or 0,
+                status=exc.status,
             ) from None
 
     async def post_event(self, ref: RunRef, *, reason: str, message: str, warning: bool) -> None:
@@ -256,36 +281,24 @@ class KubeClient:
         try:
             await self._call(
                 f"posting event on {ref}",
-                lambda: _write(
-                    self.core.create_namespaced_event(
-                        ref.namespace,
-                        body,  # type: ignore[arg-type]
-                        _preload_content=False,
-                    )
-                ),
+                lambda: self._send("POST", f"/api/v1/namespaces/{ref.namespace}/events", body),
             )
-        except ApiException as exc:
+        except HttpError as exc:
             log.warning("could not post event %s on %s: HTTP %s", reason, ref, exc.status)
 
     async def read_key(self, namespace: str, ref: KeyRef) -> str | None:
+        plural = "secrets" if ref.kind == "Secret" else "configmaps"
+        path = f"/api/v1/namespaces/{namespace}/{plural}/{ref.name}"
         try:
-            if ref.kind == "Secret":
-                secret = await self._call(
-                    f"reading {ref}", lambda: self.core.read_namespaced_secret(ref.name, namespace)
-                )
-                data = secret.data or {}
-                if ref.key in data:
-                    return base64.b64decode(data[ref.key]).decode("utf-8", errors="replace")
-            else:
-                cm = await self._call(
-                    f"reading {ref}",
-                    lambda: self.core.read_namespaced_config_map(ref.name, namespace),
-                )
-                data = cm.data or {}
-                if ref.key in data:
-                    return str(data[ref.key])
+            obj = (await self._call(f"reading {ref}", lambda: self._send("GET", path))).json()
+            data = obj.get("data") or {}
+            if ref.key in data:
+                value = data[ref.key]
+                if ref.kind == "Secret":
+                    return base64.b64decode(value).decode("utf-8", errors="replace")
+                return str(value)
             missing = f"{ref} not found"
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status == 404:
                 missing = f"{ref.kind} {ref.name!r} not found"
             elif exc.status == 403:
@@ -295,7 +308,7 @@ class KubeClient:
                 ) from None
             else:
                 raise KubeApiError(
-                    f"reading {ref} failed: HTTP {exc.status}", status=exc.status or 0
+                    f"reading {ref} failed: HTTP {exc.status}", status=exc.status
                 ) from None
         if ref.optional:
             return None
@@ -325,67 +338,43 @@ class KubeClient:
                     {"apiVersion": API_VERSION, "kind": KIND, "name": ref.name, "uid": ref.uid}
                 ],
             )
-            request: Callable[[], Awaitable[None]] = lambda: _write(  # noqa: E731
-                self.core.create_namespaced_config_map(
-                    ref.namespace,
-                    body,  # type: ignore[arg-type]
-                    _preload_content=False,
-                )
-            )
-        else:
-            request = lambda: _write(  # noqa: E731
-                self.core.patch_namespaced_config_map(
-                    name, ref.namespace, body, _preload_content=False, **_MERGE_PATCH
-                )
-            )
+        collection = f"/api/v1/namespaces/{ref.namespace}/configmaps"
         try:
-            await self._call(f"writing the log of {ref}", request)
-        except ApiException as exc:
+            if create:
+                await self._call(
+                    f"writing the log of {ref}", lambda: self._send("POST", collection, body)
+                )
+            else:
+                await self._call(
+                    f"writing the log of {ref}",
+                    lambda: self._send("PATCH", f"{collection}/{name}", body, _MERGE_PATCH),
+                )
+        except HttpError as exc:
             raise KubeApiError(
                 f"writing the log ConfigMap {name} of {ref} failed: HTTP {exc.status}",
-                status=exc.status or 0,
+                status=exc.status,
             ) from None
 
     async def delete_run(self, ref: RunRef) -> bool:
         options = {"preconditions": {"uid": ref.uid}, "propagationPolicy": "Background"}
         try:
             await self._call(
-                f"deleting {ref}",
-                lambda: _write(
-                    self.custom.delete_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        ref.namespace,
-                        PLURAL,
-                        ref.name,
-                        body=options,  # type: ignore[arg-type]
-                        _preload_content=False,
-                    )
-                ),
+                f"deleting {ref}", lambda: self._send("DELETE", self._run_path(ref), options)
             )
-        except ApiException as exc:
+        except HttpError as exc:
             if exc.status in (404, 409):  # gone, or a new run under the same name
                 return False
             raise KubeApiError(
-                f"deleting {ref} failed: HTTP {exc.status}", status=exc.status or 0
+                f"deleting {ref} failed: HTTP {exc.status}", status=exc.status
             ) from None
         return True
 
     async def peering_exists(self, namespace: str | None, name: str) -> bool:
         try:
-            if namespace is None:
-                await _write(
-                    self.custom.get_cluster_custom_object(
-                        "kopf.dev", "v1", "clusterkopfpeerings", name, _preload_content=False
-                    )
-                )
-            else:
-                await _write(
-                    self.custom.get_namespaced_custom_object(
-                        "kopf.dev", "v1", namespace, "kopfpeerings", name, _preload_content=False
-                    )
-                )
-        except ApiException as exc:
+            where = "" if namespace is None else f"namespaces/{namespace}/"
+            kind = "clusterkopfpeerings" if namespace is None else "kopfpeerings"
+            await self._send("GET", f"/apis/kopf.dev/v1/{where}{kind}/{name}")
+        except HttpError as exc:
             if exc.status == 404:
                 return False
             raise

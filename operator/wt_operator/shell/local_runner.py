@@ -33,6 +33,19 @@ from wt_operator.shell.runlog import RunLog
 __all__ = ["LocalRunner"]
 
 
+class _Slot:
+    """One held local slot, released once (early, or at the latest when the run ends)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
 class LocalRunner:
     """Runs Local WorkflowRuns in this process, at most ``max_concurrent_local_runs`` at once."""
 
@@ -71,15 +84,16 @@ class LocalRunner:
             return
         if not await self._take_slot(ctx, req):
             return
+        slot = _Slot(self.slots)
         try:
             # References are read when the run starts, not when it was queued: a Secret
             # rotated meanwhile is read fresh.
             invocation = await self._prepare(ctx, req)
             if invocation is not None:
                 runlog.masker = ctx.masker
-                await self._execute(ctx, req, invoker, invocation, runlog)
+                await self._execute(ctx, req, invoker, invocation, runlog, slot)
         finally:
-            self.slots.release()
+            slot.release()
 
     async def lost(self, ctx: RunContext) -> None:
         """A run found ``Running``: its process belonged to an operator that is gone."""
@@ -129,6 +143,7 @@ class LocalRunner:
         invoker: LocalInvoker,
         invocation: Invocation,
         runlog: RunLog,
+        slot: _Slot,
     ) -> None:
         # Running is written *before* the process starts: see core.local.
         await ctx.record(local.running(req, trace_id=trace_id(ctx.ref.uid)))
@@ -136,12 +151,17 @@ class LocalRunner:
         runlog.start()
         result: LocalOutcome
         try:
-            result = await self._start_and_wait(ctx, req, invoker, invocation)
+            try:
+                result = await self._start_and_wait(ctx, req, invoker, invocation)
+            finally:
+                self.metrics.active.labels("Local").dec()
+            if isinstance(result, Stopped) and result.why is Stopping.DELETED:
+                await self._until_gone(ctx)
+            # Nothing of the run is left: the next queued run may start while this one's
+            # outcome is written (a queue hand-off no longer waits for two API writes).
+            slot.release()
         finally:
-            self.metrics.active.labels("Local").dec()
             await runlog.close()
-        if isinstance(result, Stopped) and result.why is Stopping.DELETED:
-            await self._until_gone(ctx)
         tail = log_tail(runlog.tail(), max_lines=self.config.log_tail_lines)
         await ctx.record(local.outcome(result, req, tail=tail))
 

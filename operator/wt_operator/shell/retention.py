@@ -52,6 +52,9 @@ class Reaper:
     def __len__(self) -> int:
         return len(self._due)
 
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._due
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
