@@ -8,10 +8,11 @@ Reported: runs per second, CPU per run of the operator process, the control plan
 and this process (load generator + Batch stand-in), the write requests the burst
 caused, and the number of Batch jobs created (must equal the runs).
 
-The *ceiling* is the same API requests per run from a bare client, no operator:
-create, finalizer patch, ``Submitted`` status, Event. No kopf, no watch, no Batch
-call: what this control plane on this machine allows any operator that makes these
-writes; the burst is read against it.
+The *ceiling* is the same API requests per run from a bare client (kubernetes_asyncio),
+no operator: create, finalizer patch, the ``Submitted`` status the operator's core
+would write, an Event like the operator's. No kopf, no watch, no Batch call: what this
+control plane on this machine allows any operator that makes these writes; the burst
+is read against it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ from benchmarks.apiserver import delta, per_run_writes, write_requests
 from benchmarks.measure import cpu_ms_per_run, cpu_snapshot, watching
 from benchmarks.session import BenchSession
 from wt_envtest import Runs
-from wt_operator.api import FINALIZER, GROUP, PLURAL, VERSION, Phase, Reason
+from wt_operator.api import API_VERSION, FINALIZER, GROUP, KIND, PLURAL, VERSION, Phase, Reason
 from wt_operator.core.batch import job_status
 from wt_operator.core.status import Transition, status_patch
-from wt_operator.shell.kube import KubeClient, RunRef
 from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 BATCH_SPEC: dict[str, Any] = {
@@ -86,28 +86,53 @@ async def burst_round(
     }
 
 
+def _event(namespace: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``Submitted`` Event as the operator posts it (same fields, same size)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": meta["name"],
+            "namespace": namespace,
+            "uid": meta["uid"],
+        },
+        "reason": Reason.SUBMITTED,
+        "message": "submitted Cloud Batch job",
+        "type": "Normal",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": "wt-operator"},
+        "reportingComponent": f"{GROUP}/wt-operator",
+        "reportingInstance": "bench",
+    }
+
+
 async def ceiling_round(
     session: BenchSession, namespace: str, runs: int, pids: Mapping[str, int]
 ) -> dict[str, Any]:
     """The burst's API requests per run from a bare client (see module doc)."""
     custom = client.CustomObjectsApi(session.api)
-    kube = KubeClient(session.api)
+    core = client.CoreV1Api(session.api)
     store = Runs(session.api, namespace)
     gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+    merge = "application/merge-patch+json"
 
     async def one(i: int) -> None:
         async with gate:
             meta = (await store.create(f"ceiling-{i}", BATCH_SPEC))["metadata"]
+            name = meta["name"]
             await custom.patch_namespaced_custom_object(
                 GROUP,
                 VERSION,
                 namespace,
                 PLURAL,
-                meta["name"],
+                name,
                 {"metadata": {"finalizers": [FINALIZER]}},
-                _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                _content_type=merge,  # type: ignore[call-arg]
             )
-            ref = RunRef(namespace, meta["name"], meta["uid"], meta.get("generation"))
             job = job_status(f"projects/p/locations/r/jobs/wt-{i}", uid="u", state="QUEUED")
             transition = Transition(
                 Phase.SUBMITTED,
@@ -117,10 +142,19 @@ async def ceiling_round(
                 workflow_run_id=meta["uid"],
             )
             now = dt.datetime.now(dt.UTC)
-            await kube.patch_status(
-                ref, status_patch(transition, previous={}, generation=ref.generation, now=now)
+            status = status_patch(
+                transition, previous={}, generation=meta.get("generation"), now=now
             )
-            await kube.post_event(ref, reason=Reason.SUBMITTED, message="submitted", warning=False)
+            await custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
+                _content_type=merge,  # type: ignore[call-arg]
+            )
+            await core.create_namespaced_event(namespace, _event(namespace, meta))  # type: ignore[arg-type]
 
     cpu0 = cpu_snapshot(pids)
     t0 = time.monotonic()
