@@ -91,9 +91,15 @@ class Spread:
 
     def noise(self, digits: int = 1, unit: str = "") -> str:
         """``min–max`` (``IQR a–b`` once there are enough rounds for quartiles)."""
-        if self.n >= 4:
-            return f"IQR {self.q1:.{digits}f}–{self.q3:.{digits}f}{unit} (n={self.n})"
-        return f"{self.low:.{digits}f}–{self.high:.{digits}f}{unit} (n={self.n})"
+        low, high = (self.q1, self.q3) if self.n >= 4 else (self.low, self.high)
+
+        def fmt(v: float) -> str:
+            return f"{v if round(v, digits) else 0.0:.{digits}f}"  # no "-0"
+
+        a, b = fmt(low), fmt(high)
+        # "-21–-3" reads badly: a spelled-out range once a bound is negative.
+        text = f"{a}{' to ' if '-' in a + b else '–'}{b}{unit}"
+        return f"{'IQR ' if self.n >= 4 else ''}{text} (n={self.n})"
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)

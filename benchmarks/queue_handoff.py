@@ -5,8 +5,10 @@ one run's end and the next queued run's start adds up across the queue: the tota
 time over the ideal measures how promptly the operator hands a freed slot on. All
 N runs are created at once; the time runs from the first create to the last
 ``Succeeded`` seen on a watch. Beside it, to tell where the time goes: the first
-start, each hand-off (a queued run's ``Running`` after the ``Succeeded`` whose slot it
-took) and a run's ``Running`` → ``Succeeded`` (its 1 s plus start and finish).
+start and the last start of the first wave, each hand-off (a queued run's ``Running``
+after the ``Succeeded`` whose slot it took; negative when a slot is handed on before
+the finished run's status is written) and a run's ``Running`` → ``Succeeded`` (its 1 s
+plus start and finish).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ async def queue_round(
         "ideal_seconds": ideal,
         "ratio": (t1 - t0) / ideal,
         "first_start_seconds": started[0] - t0,
+        "first_wave_started_seconds": started[min(limit, runs) - 1] - t0,
         "handoff_p50_ms": percentile(handoffs, 0.5) if handoffs else 0.0,
         "handoff_max_ms": max(handoffs, default=0.0),
         "running_to_succeeded_p50_seconds": percentile(durations, 0.5),

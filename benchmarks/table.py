@@ -62,9 +62,10 @@ def _queue_shown(i: int) -> Callable[[Result, Spread], str]:
 def _queue_detail(i: int) -> Callable[[Result, Spread], str]:
     def shown(r: Result, s: Spread) -> str:
         first = _queue(i, "first_start_seconds")(r).median
+        wave = _queue(i, "first_wave_started_seconds")(r).median
         top = _queue(i, "handoff_max_ms")(r).median
         run = _queue(i, "running_to_succeeded_p50_seconds")(r).median
-        return f"{first:.2f} s; {s.median:.0f} / {top:.0f} ms; {run:.2f} s"
+        return f"{first:.2f} / {wave:.2f} s; {s.median:.0f} / {top:.0f} ms; {run:.2f} s"
 
     return shown
 
@@ -295,7 +296,10 @@ def _rows(r: Result) -> list[Row]:
         )
         rows.append(
             Row(
-                lambda r: "… first start; hand-off p50 / max; a run's Running → Succeeded",
+                lambda r: (
+                    "… first start / first wave started; hand-off p50 / max; "
+                    "a run's Running → Succeeded"
+                ),
                 "—",
                 _queue(i, "handoff_p50_ms"),
                 lambda v: f"{v:.0f} ms",

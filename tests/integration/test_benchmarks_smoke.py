@@ -54,6 +54,7 @@ async def test_issue13_benchmarks_report_every_figure(
     assert queue_round["ratio"] > 0
     assert queue_round["running_to_succeeded_p50_seconds"] >= issue13.TINY.queue_seconds
     assert queue_round["handoff_max_ms"] >= queue_round["handoff_p50_ms"]
+    assert queue_round["first_wave_started_seconds"] >= queue_round["first_start_seconds"] > 0
 
     (burst,) = result["bursts"]["rounds"]
     (ceiling,) = result["bursts"]["ceiling_rounds"]
