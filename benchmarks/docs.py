@@ -42,4 +42,6 @@ def code_version() -> str:
         ).stdout.strip()
 
     sha = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{sha} (with uncommitted changes)" if git("status", "--porcelain") else sha
+    # The generated docs change with every run; only code changes make the figures another's.
+    dirty = git("status", "--porcelain", "--", ".", ":!docs")
+    return f"{sha} (with uncommitted changes)" if dirty else sha
