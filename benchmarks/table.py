@@ -70,6 +70,19 @@ def _queue_detail(i: int) -> Callable[[Result, Spread], str]:
     return shown
 
 
+def _breakdown(rounds: list[Result]) -> str:
+    """Median per-run count of each write request kind, the load generator's creates left out."""
+    keys = sorted({k for x in rounds for k in x["writes"]["breakdown"]})
+    parts = []
+    for key in keys:
+        if key.startswith("POST workflowruns "):
+            continue
+        n = statistics.median(x["writes"]["breakdown"].get(key, 0.0) for x in rounds)
+        if n:
+            parts.append(f"{key}: {n:.2f}")
+    return "; ".join(parts) or "—"
+
+
 def _refused(x: Result) -> float:
     return float(sum(x["writes"]["refused_by_kind"].values()))
 
@@ -93,6 +106,8 @@ class Row:
     unit: str = ""
     shown: Callable[[Result, Spread], str] | None = None
     """The value cell, when it is more than the formatted median."""
+    noisy: bool = True
+    """Whether the noise column applies (not to a list of values)."""
 
 
 def _ms(v: float) -> str:
@@ -161,6 +176,17 @@ def _rows(r: Result) -> list[Row]:
             "= persisted",
             lambda r, _: _unrefused(r),
             digits=2,
+        ),
+        Row(
+            lambda r: (
+                "… by request (verb resource[/subresource] code), per run; leases are "
+                "kube-apiserver's own"
+            ),
+            "—",
+            _writes("workflowrun_requests"),
+            _f2,
+            shown=lambda r, _: _breakdown(r["local"]["rounds"]),
+            noisy=False,
         ),
         Row(
             lambda r: "… persisted (2xx)",
@@ -328,7 +354,7 @@ def render(r: Result, remeasured: Result | None = None) -> str:
     ]
     for row in _rows(r):
         value, spread = _cell(row, r)
-        noise = spread.noise(row.digits, row.unit) if spread.n > 1 else "—"
+        noise = spread.noise(row.digits, row.unit) if spread.n > 1 and row.noisy else "—"
         verdict = "" if row.ok is None else ("✅" if row.ok(r, spread) else "❌")
         cells = [row.name(r), row.before]
         if remeasured:
