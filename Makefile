@@ -78,7 +78,8 @@ crds:
 demo: setup
 	$(PY) hack/demo.py
 
-## bench: benchmarks/ tables (also written as JSON under benchmarks/results/)
+## bench: issue 13's table, median of 3 rounds (docs/performance.md; JSON in benchmarks/results/);
+##        python -m benchmarks --profile for the py-spy profiles
 bench: setup
 	$(PY) -m benchmarks
 
