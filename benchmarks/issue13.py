@@ -20,7 +20,7 @@ from benchmarks.batch_burst import LOAD_GENERATOR, burst_round, ceiling_round
 from benchmarks.local_runs import local_round, workflow_wall_seconds
 from benchmarks.queue_handoff import queue_round
 from benchmarks.scale import populate, scale_round
-from benchmarks.session import BenchSession, operator_pid
+from benchmarks.session import FLOOR, BenchSession, operator_pid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +100,24 @@ async def measure_local(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
         )
     finally:
         await session.stop(op)
-    return {"rounds": rounds, "with_output": with_output}
+    ns = session.namespace("local-floor")
+    floor = await session.operator(ns, FLOOR)
+    try:
+        floor_rounds = [
+            await local_round(
+                session,
+                floor,
+                ns,
+                sizes.local_runs,
+                prefix=f"r{k}",
+                own_seconds=own,
+                warmup=sizes.warmup,
+            )
+            for k in range(sizes.rounds)
+        ]
+    finally:
+        await session.stop(floor)
+    return {"rounds": rounds, "with_output": with_output, "floor_rounds": floor_rounds}
 
 
 async def measure_queues(session: BenchSession, sizes: Sizes) -> list[dict[str, Any]]:
@@ -122,39 +139,48 @@ async def measure_queues(session: BenchSession, sizes: Sizes) -> list[dict[str, 
 
 
 async def measure_bursts(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
-    """Ceiling and burst alternate, so a slow phase of the machine hits both alike."""
-    ceilings, bursts = [], []
+    """Ceiling, burst and floor alternate, so a slow phase of the machine hits all alike."""
+    ceilings, bursts, floors = [], [], []
     me = {**session.plane.pids, LOAD_GENERATOR: os.getpid()}
     for k in range(sizes.rounds):
         ceilings.append(
             await ceiling_round(session, session.namespace(f"ceiling-{k}"), sizes.burst_runs, me)
         )
-        ns = session.namespace(f"burst-{k}")
-        op = await session.operator(ns)
-        try:
-            pids = {**me, "operator": operator_pid(op)}
-            bursts.append(await burst_round(session, ns, sizes.burst_runs, pids))
-        finally:
-            # Its runs stay Submitted; a running operator would poll their jobs meanwhile.
-            await session.stop(op)
-    return {"ceiling_rounds": ceilings, "rounds": bursts}
+        for module, out in (("wt_operator", bursts), (FLOOR, floors)):
+            ns = session.namespace(f"burst-{k}" if out is bursts else f"burst-floor-{k}")
+            op = await session.operator(ns, module)
+            try:
+                pids = {**me, "operator": operator_pid(op)}
+                out.append(await burst_round(session, ns, sizes.burst_runs, pids))
+            finally:
+                # Its runs stay Submitted; a running operator would poll their jobs meanwhile.
+                await session.stop(op)
+    return {"ceiling_rounds": ceilings, "rounds": bursts, "floor_rounds": floors}
 
 
 async def measure_scale(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
     ns = session.namespace("scale")
     seconds = await populate(session, ns, sizes.scale_total, sizes.scale_active)
-    rounds = [
-        await scale_round(
-            session,
-            ns,
-            sizes.scale_total,
-            sizes.scale_active,
-            sizes.idle_window,
-            settle=sizes.settle,
-        )
-        for _ in range(sizes.rounds)
-    ]
-    return {"populate_seconds": seconds, "rounds": rounds}
+    rounds = {
+        module: [
+            await scale_round(
+                session,
+                ns,
+                sizes.scale_total,
+                sizes.scale_active,
+                sizes.idle_window,
+                settle=sizes.settle,
+                module=module,
+            )
+            for _ in range(sizes.rounds)
+        ]
+        for module in ("wt_operator", FLOOR)
+    }
+    return {
+        "populate_seconds": seconds,
+        "rounds": rounds["wt_operator"],
+        "floor_rounds": rounds[FLOOR],
+    }
 
 
 async def measure(session: BenchSession, sizes: Sizes) -> dict[str, Any]:

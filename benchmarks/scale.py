@@ -82,11 +82,12 @@ async def scale_round(
     idle_window: float,
     *,
     settle: float = 3.0,
+    module: str = "wt_operator",
 ) -> dict[str, Any]:
     """Start an operator on the populated namespace; its RSS and idle CPU (see module doc)."""
     session.batch.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
     started = time.monotonic()
-    operator = await session.operator(namespace)
+    operator = await session.operator(namespace, module)
     pid = operator_pid(operator)
     try:
         async with watching(session.api, namespace) as watcher:

@@ -28,6 +28,9 @@ from wt_testkit.workflows import make_workspace
 ROOT = Path(__file__).resolve().parent.parent
 ENVTEST = ROOT / "hack" / "envtest.sh"
 
+FLOOR = "benchmarks.kopf_floor"
+"""The module of the bare kopf operator (the floor rows of the table)."""
+
 BATCH_LATENCY = 0.02
 """Seconds each stand-in Batch call takes (a realistic round trip to a region)."""
 
@@ -67,9 +70,15 @@ class BenchSession:
         self.namespaces.append(full)
         return full
 
-    def operator_process(self, namespace: str, **env: str) -> OperatorProcess:
-        """An operator for ``namespace`` (not started); ``env`` are its settings."""
+    def operator_process(
+        self, namespace: str, module: str = "wt_operator", **env: str
+    ) -> OperatorProcess:
+        """An operator for ``namespace`` (not started); ``env`` are its settings.
+
+        ``module``: :data:`FLOOR` for the bare kopf operator of :mod:`benchmarks.kopf_floor`.
+        """
         proc = OperatorProcess(
+            module=module,
             kubeconfig=self.plane.kubeconfig,
             namespaces=[namespace],
             workspace=self.workspace,
@@ -81,15 +90,19 @@ class BenchSession:
                 # Tracked Batch jobs are polled every 30 s, as a real deployment might.
                 "WT_OPERATOR_BATCH_POLL_INTERVAL": "30",
                 **self.operator_env,
+                # The floor is this checkout's, whichever operator the session measures.
+                **({"PYTHONPATH": str(ROOT)} if module == FLOOR else {}),
                 **env,
             },
         )
         self.operators.append(proc)
         return proc
 
-    async def operator(self, namespace: str, **env: str) -> OperatorProcess:
+    async def operator(
+        self, namespace: str, module: str = "wt_operator", **env: str
+    ) -> OperatorProcess:
         """A started operator for ``namespace``."""
-        return await asyncio.to_thread(self.operator_process(namespace, **env).start)
+        return await asyncio.to_thread(self.operator_process(namespace, module, **env).start)
 
     async def stop(self, proc: OperatorProcess) -> None:
         await asyncio.to_thread(proc.stop)

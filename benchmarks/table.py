@@ -110,6 +110,18 @@ class Row:
     """Whether the noise column applies (not to a list of values)."""
 
 
+def _floor(section: str, key: str, fmt: Callable[[float], str], unit: str, digits: int = 1) -> Row:
+    """The same figure for the bare kopf operator of :mod:`benchmarks.kopf_floor`."""
+    return Row(
+        lambda r: "… a bare kopf operator, same settings and requests (kopf's floor)",
+        "—",
+        lambda r: _spread(r[section]["floor_rounds"], lambda x: x[key]),
+        fmt,
+        digits=digits,
+        unit=unit,
+    )
+
+
 def _ms(v: float) -> str:
     return f"{v:.1f} ms"
 
@@ -132,6 +144,7 @@ def _rows(r: Result) -> list[Row]:
             lambda _, s: s.median <= 10,
             unit=" ms",
         ),
+        _floor("local", "operator_cpu_ms_per_run", _ms, " ms"),
         Row(
             lambda r: (
                 f"operator CPU per CloudBatch run, {r['bursts']['rounds'][0]['runs']} created "
@@ -144,6 +157,7 @@ def _rows(r: Result) -> list[Row]:
             lambda _, s: s.median <= 6,
             unit=" ms",
         ),
+        _floor("bursts", "operator_cpu_ms_per_run", _ms, " ms"),
         Row(
             lambda r: "… burst rate",
             "50 / 62 runs/s (README)",
@@ -260,6 +274,7 @@ def _rows(r: Result) -> list[Row]:
             digits=0,
             unit=" MB",
         ),
+        _floor("scale", "rss_mb", lambda v: f"{v:.0f} MB", " MB", 0),
         Row(
             lambda r: (
                 "operator idle CPU with them "
@@ -273,6 +288,7 @@ def _rows(r: Result) -> list[Row]:
             digits=2,
             unit=" %",
         ),
+        _floor("scale", "idle_cpu_percent", lambda v: f"{v:.2f} %", " %", 2),
         Row(
             lambda r: "… start-up with them until quiet: wall time; CPU",
             "—",

@@ -27,6 +27,7 @@ __all__ = [
     "LABEL_RUN_NAME",
     "LABEL_RUN_UID",
     "LOG_KEY",
+    "PEERING_NAME",
     "PLURAL",
     "TERMINAL_PHASES",
     "VERSION",
@@ -47,6 +48,9 @@ VERSION = "v1alpha1"
 PLURAL = "workflowruns"
 KIND = "WorkflowRun"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+PEERING_NAME = "wt-operator"
+"""The KopfPeering / ClusterKopfPeering replicas meet in (the chart creates it)."""
 
 FINALIZER = "wt.dev/finalizer"
 """Held while a run is active, so deleting it first stops its process tree or Batch job."""

@@ -13,11 +13,12 @@ import time
 
 import kopf
 
+from wt_operator.api import PEERING_NAME
 from wt_operator.config import OperatorConfig
 from wt_operator.handlers import Scope, register
 from wt_operator.metrics import Metrics
 from wt_operator.shell.credentials import Credentials
-from wt_operator.shell.peering import PEERING_NAME, oldest_first_priority
+from wt_operator.shell.peering import oldest_first_priority
 
 __all__ = ["run"]
 

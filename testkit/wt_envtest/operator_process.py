@@ -39,6 +39,9 @@ class OperatorProcess:
     standalone: bool = True
     priority: int | None = None
     extra_args: Sequence[str] = ()
+    module: str = "wt_operator"
+    """What ``python -m`` runs: the operator, or a stand-in taking the same arguments
+    (the benchmarks' bare kopf floor)."""
     verbose: bool = True
     """``--verbose`` (kopf's decisions in the log) for tests; benchmarks run it as the chart
     does by default, without."""
@@ -71,7 +74,7 @@ class OperatorProcess:
             raise RuntimeError("operator already running")
         self.health_port = free_port()
         self.metrics_port = free_port()
-        args = [sys.executable, "-m", "wt_operator", *(["--verbose"] if self.verbose else [])]
+        args = [sys.executable, "-m", self.module, *(["--verbose"] if self.verbose else [])]
         for ns in self.namespaces:
             args += ["--namespace", ns]
         if self.standalone:

@@ -69,11 +69,22 @@ async def test_issue13_benchmarks_report_every_figure(
     assert scale["rss_mb"] > 10
     assert scale["idle_cpu_percent"] >= 0 and scale["idle_window_seconds"] > 0
 
+    # The bare kopf operator ran the same runs, in the same ways, through to the same phases.
+    (local_floor,) = result["local"]["floor_rounds"]
+    (burst_floor,) = result["bursts"]["floor_rounds"]
+    (scale_floor,) = result["scale"]["floor_rounds"]
+    assert local_floor["operator_cpu_ms_per_run"] > 0
+    assert local_floor["writes"]["events_created"] > 0
+    assert burst_floor["jobs_created"] == 0  # no Batch call: the floor is kopf's alone
+    assert burst_floor["operator_cpu_ms_per_run"] > 0
+    assert scale_floor["rss_mb"] > 10
+
     result.update(machine={"cpus": 2, "python": "3"}, commit="test", when="now")
     text = table.header(result) + "\n" + table.render(result)
     for row in ("CPU per Local run", "CPU per CloudBatch run", "persisted", "refused", "RSS"):
         assert row in text
     assert "idle CPU" in text and "overhead p50" in text and "queue hand-off" in text
+    assert "kopf's floor" in text
     assert "nan" not in text
 
 

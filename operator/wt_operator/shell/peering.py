@@ -16,14 +16,13 @@ import asyncio
 import logging
 import random
 
+from wt_operator.api import PEERING_NAME
 from wt_operator.shell.kube import Kube
 
-__all__ = ["PEERING_NAME", "oldest_first_priority", "warn_while_missing"]
+__all__ = ["oldest_first_priority", "warn_while_missing"]
 
 log = logging.getLogger(__name__)
 
-PEERING_NAME = "wt-operator"
-"""The KopfPeering / ClusterKopfPeering replicas meet in (the chart creates it)."""
 
 _EPOCH_MS_CEILING = 2**42  # about the year 2109 in milliseconds
 
