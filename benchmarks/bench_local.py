@@ -29,29 +29,31 @@ from wt_testkit.workflows import (
 )
 
 
+async def exec_workflow_ms(exe: Path, config: Path, cwd: Path) -> float:
+    """Wall time (ms) of one direct execution of the workflow, no operator or invoker."""
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        str(exe),
+        "run",
+        "--config-file",
+        str(config),
+        "--execution-mode",
+        "local",
+        "--mock-io",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"direct exec failed with {proc.returncode}")
+    return (time.perf_counter() - t0) * 1000
+
+
 async def direct_exec_ms(exe: Path, config: Path, cwd: Path, n: int) -> list[float]:
     """Wall times (ms) of ``n`` direct executions of the workflow: the baseline of every ratio."""
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            str(exe),
-            "run",
-            "--config-file",
-            str(config),
-            "--execution-mode",
-            "local",
-            "--mock-io",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=cwd,
-            start_new_session=True,
-        )
-        await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"direct exec failed with {proc.returncode}")
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+    return [await exec_workflow_ms(exe, config, cwd) for _ in range(n)]
 
 
 async def _invoker(inv: LocalSubprocessInvoker, config: str, results: str, n: int) -> list[float]:

@@ -7,6 +7,10 @@ first (on an empty control plane), the queue next, then the Batch bursts, then t
 each round of a burst gets a fresh operator and namespace, each scale round a fresh
 operator on the same stored runs. The machine's load average is recorded around
 every benchmark: the figures mean little on a machine something else keeps busy.
+
+Beside the operator, the floors its figures are read against: the bare kopf operator of
+:mod:`benchmarks.kopf_floor` (same settings, same requests) on the same Local runs,
+bursts and stored runs, and each queue's runs executed directly (:mod:`.queue_handoff`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ N runs are created at once; the time runs from the first create to the last
 start and the last start of the first wave, each hand-off (a queued run's ``Running``
 after the ``Succeeded`` whose slot it took; negative when a slot is handed on before
 the finished run's status is written) and a run's ``Running`` → ``Succeeded`` (its 1 s
-plus start and finish).
+plus start and finish). And the machine's own floor: the same N workflow executions
+started directly through an L-slot semaphore (no operator, no API), whose total is what
+the runs cost here before any hand-off (``direct_seconds``; a 1 s run takes longer than
+1 s when L processes start at once on few cores).
 """
 
 from __future__ import annotations
@@ -18,10 +21,30 @@ import math
 import time
 from typing import Any
 
+from benchmarks.bench_local import exec_workflow_ms
 from benchmarks.local_runs import local_spec
 from benchmarks.measure import percentile, watching
 from benchmarks.session import BenchSession
 from wt_envtest import Runs
+from wt_testkit.workflows import SAMPLE_WORKFLOW, workflow_config
+
+
+async def direct_queue_seconds(
+    session: BenchSession, runs: int, limit: int, seconds: float
+) -> float:
+    """``runs`` direct executions of a ``seconds``-long workflow, ``limit`` at a time."""
+    config = session.tmp / f"queue-direct-{seconds:g}.yaml"
+    config.write_text(workflow_config(sleep=seconds))
+    exe = session.workspace / ".pixi" / "envs" / "default" / "bin" / SAMPLE_WORKFLOW
+    gate = asyncio.Semaphore(limit)
+
+    async def one() -> None:
+        async with gate:
+            await exec_workflow_ms(exe, config, session.workspace)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(runs)))
+    return time.monotonic() - t0
 
 
 async def queue_round(
@@ -44,6 +67,7 @@ async def queue_round(
         t1 = await watcher.phases(names, {"Succeeded"}, 120 + 2 * runs * seconds)
         await watcher.released(names, 60)
     ideal = math.ceil(runs / limit) * seconds
+    direct = await direct_queue_seconds(session, runs, limit, seconds)
     started = sorted(watcher.reached(n, {"Running"}) or t1 for n in names)
     ended = sorted(watcher.reached(n, {"Succeeded"}) or t1 for n in names)
     # The k-th run to start after the first `limit` took the slot the k-th run to end
@@ -61,6 +85,8 @@ async def queue_round(
         "total_seconds": t1 - t0,
         "ideal_seconds": ideal,
         "ratio": (t1 - t0) / ideal,
+        "direct_seconds": direct,
+        "ratio_to_direct": (t1 - t0) / direct,
         "first_start_seconds": started[0] - t0,
         "first_wave_started_seconds": started[min(limit, runs) - 1] - t0,
         "handoff_p50_ms": percentile(handoffs, 0.5) if handoffs else 0.0,

@@ -54,6 +54,8 @@ async def test_issue13_benchmarks_report_every_figure(
     assert queue_round["ratio"] > 0
     assert queue_round["running_to_succeeded_p50_seconds"] >= issue13.TINY.queue_seconds
     assert queue_round["handoff_max_ms"] >= queue_round["handoff_p50_ms"]
+    # The machine's floor: the same runs executed directly take at least their sleeps too.
+    assert queue_round["direct_seconds"] >= 2 * issue13.TINY.queue_seconds
     assert queue_round["first_wave_started_seconds"] >= queue_round["first_start_seconds"] > 0
 
     (burst,) = result["bursts"]["rounds"]
@@ -84,7 +86,7 @@ async def test_issue13_benchmarks_report_every_figure(
     for row in ("CPU per Local run", "CPU per CloudBatch run", "persisted", "refused", "RSS"):
         assert row in text
     assert "idle CPU" in text and "overhead p50" in text and "queue hand-off" in text
-    assert "kopf's floor" in text
+    assert "kopf's floor" in text and "executed directly" in text
     assert "nan" not in text
 
 
