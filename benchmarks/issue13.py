@@ -44,8 +44,10 @@ class Sizes:
     scale_active: int = 50
     idle_window: float = 30.0
     """Seconds the idle CPU is sampled: one full 30 s Batch poll cycle of the active runs."""
-    settle: float = 3.0
-    """Seconds between the active runs' adoption and the idle window."""
+    settle: float = 20.0
+    """Seconds between the end of start-up (CPU quiet) and the idle window: past aiohttp's
+    15 s keep-alive, so the TLS connections start-up opened have closed (their shutdowns
+    are start-up's cost; inside the window they doubled the idle CPU measured)."""
     queues: tuple[tuple[int, int], ...] = ((16, 8), (50, 8))
     """(runs, concurrency limit) of each queue hand-off benchmark."""
     queue_seconds: float = 1.0

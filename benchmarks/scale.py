@@ -81,7 +81,7 @@ async def scale_round(
     active: int,
     idle_window: float,
     *,
-    settle: float = 3.0,
+    settle: float = 20.0,
     module: str = "wt_operator",
 ) -> dict[str, Any]:
     """Start an operator on the populated namespace; its RSS and idle CPU (see module doc)."""
