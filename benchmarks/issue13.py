@@ -25,6 +25,7 @@ from benchmarks.local_runs import local_round, workflow_wall_seconds
 from benchmarks.queue_handoff import queue_round
 from benchmarks.scale import populate, scale_round
 from benchmarks.session import FLOOR, BenchSession, operator_pid
+from wt_envtest import OperatorProcess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,23 +79,29 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+async def _local_rounds(
+    session: BenchSession, op: OperatorProcess, ns: str, sizes: Sizes, own: float
+) -> list[dict[str, Any]]:
+    return [
+        await local_round(
+            session,
+            op,
+            ns,
+            sizes.local_runs,
+            prefix=f"r{k}",
+            own_seconds=own,
+            warmup=sizes.warmup,
+        )
+        for k in range(sizes.rounds)
+    ]
+
+
 async def measure_local(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
     ns = session.namespace("local")
     op = await session.operator(ns)
     try:
         own = await workflow_wall_seconds(session, 0)
-        rounds = [
-            await local_round(
-                session,
-                op,
-                ns,
-                sizes.local_runs,
-                prefix=f"r{k}",
-                own_seconds=own,
-                warmup=sizes.warmup,
-            )
-            for k in range(sizes.rounds)
-        ]
+        rounds = await _local_rounds(session, op, ns, sizes, own)
         with_output = await local_round(
             session,
             op,
@@ -109,18 +116,7 @@ async def measure_local(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
     ns = session.namespace("local-floor")
     floor = await session.operator(ns, FLOOR)
     try:
-        floor_rounds = [
-            await local_round(
-                session,
-                floor,
-                ns,
-                sizes.local_runs,
-                prefix=f"r{k}",
-                own_seconds=own,
-                warmup=sizes.warmup,
-            )
-            for k in range(sizes.rounds)
-        ]
+        floor_rounds = await _local_rounds(session, floor, ns, sizes, own)
     finally:
         await session.stop(floor)
     return {"rounds": rounds, "with_output": with_output, "floor_rounds": floor_rounds}
