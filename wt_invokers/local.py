@@ -259,13 +259,12 @@ class LocalSubprocessInvoker(AbstractInvoker):
         invocation.validate()
         if not self.cwd.is_dir():
             raise InvokerConfigurationError(f"working directory {self.cwd} does not exist")
-        base_env: Mapping[str, str] = os.environ
-        if self.launcher == "prefix":
-            base_env = (await self._activated()).apply(os.environ)
-            if not self.executable.exists():
-                raise InstallationError(
-                    f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
-                )
+        activated = await self._command_env()
+        base_env: Mapping[str, str] = os.environ if activated is None else activated
+        if self.launcher == "prefix" and not self.executable.exists():
+            raise InstallationError(
+                f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
+            )
         # One trip to a worker thread for every file the run needs.
         temp_files = await asyncio.to_thread(
             prepare_files,
@@ -283,10 +282,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
             env[self.results_env_var] = invocation.results_url
             env[RUN_ID_ENV_VAR] = invocation.workflow_run_id
             env[PROCESS_MARKER_ENV_VAR] = invocation.identity
-            argv = [
-                *self._launch_argv(),
-                *workflow_args(invocation, ["--config-file", os.fspath(config_file)]),
-            ]
+            argv = self._command_argv(
+                workflow_args(invocation, ["--config-file", os.fspath(config_file)])
+            )
             proc, out_r, err_r = await spawn(argv, env, cwd=self.cwd, launcher=self.launcher)
         except BaseException:
             await asyncio.to_thread(remove_all, temp_files)
