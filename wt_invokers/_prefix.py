@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TypeVar
 
 from rattler import PrefixRecord
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _records: dict[Path, tuple[int, list[PrefixRecord]]] = {}
 _activations: dict[Path, tuple[int, ActivationDelta]] = {}
+_T = TypeVar("_T")
 
 
 def _stamp(prefix: Path) -> int | None:
@@ -34,20 +36,21 @@ def _stamp(prefix: Path) -> int | None:
         return None
 
 
+def _current(cache: dict[Path, tuple[int, _T]], prefix: Path, stamp: int | None) -> _T | None:
+    """The cached value of ``prefix`` if it was computed at ``stamp``, else None."""
+    with _lock:
+        cached = cache.get(prefix)
+    return cached[1] if cached is not None and cached[0] == stamp else None
+
+
 def cached_records(prefix: Path) -> list[PrefixRecord] | None:
     """The records of ``prefix`` if cached and still current (one stat), else None."""
-    stamp = _stamp(prefix)
-    with _lock:
-        cached = _records.get(prefix)
-    return cached[1] if cached is not None and cached[0] == stamp else None
+    return _current(_records, prefix, _stamp(prefix))
 
 
 def cached_activation(prefix: Path) -> ActivationDelta | None:
     """The activation of ``prefix`` if cached and still current (one stat), else None."""
-    stamp = _stamp(prefix)
-    with _lock:
-        cached = _activations.get(prefix)
-    return cached[1] if cached is not None and cached[0] == stamp else None
+    return _current(_activations, prefix, _stamp(prefix))
 
 
 def installed_records(prefix: Path) -> list[PrefixRecord]:
@@ -55,10 +58,9 @@ def installed_records(prefix: Path) -> list[PrefixRecord]:
     stamp = _stamp(prefix)
     if stamp is None:
         return []
-    with _lock:
-        cached = _records.get(prefix)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
+    cached = _current(_records, prefix, stamp)
+    if cached is not None:
+        return cached
     records = []
     for path in sorted((prefix / "conda-meta").glob("*.json")):
         try:
@@ -77,11 +79,9 @@ def activation(prefix: Path) -> ActivationDelta:
     ``RuntimeError`` when its activation scripts fail.
     """
     stamp = _stamp(prefix)
-    if stamp is not None:
-        with _lock:
-            cached = _activations.get(prefix)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+    cached = _current(_activations, prefix, stamp)
+    if cached is not None:
+        return cached
     delta = compute_activation(prefix, os.environ)
     if stamp is not None:
         with _lock:
