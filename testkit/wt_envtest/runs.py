@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -19,6 +19,26 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 __all__ = ["Runs", "condition"]
+
+_RETRIES_429 = 20
+
+
+async def _patient(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, retried while the API server answers 429.
+
+    A CRD that was just created or updated is served by storage that is still
+    (re)initializing; the server says so with 429 and a Retry-After. kubectl and
+    client-go wait and retry; kubernetes_asyncio does not, so this does it for them.
+    """
+    for attempt in range(_RETRIES_429):
+        try:
+            return await call(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status != 429 or attempt == _RETRIES_429 - 1:
+                raise
+            retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            await asyncio.sleep(min(float(retry_after or 1), 2.0))
+    raise AssertionError("unreachable")
 
 
 class Runs:
@@ -37,15 +57,25 @@ class Runs:
             "metadata": {"name": name, **meta},
             "spec": dict(spec),
         }
-        result: dict[str, Any] = await self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
+        result: dict[str, Any] = await _patient(
+            self.custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            body,
         )
         return result
 
     async def get(self, name: str) -> dict[str, Any] | None:
         try:
-            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
+            obj: dict[str, Any] = await _patient(
+                self.custom.get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -54,14 +84,19 @@ class Runs:
         return obj
 
     async def list(self) -> list[dict[str, Any]]:
-        rsp = await self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL
+        rsp = await _patient(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL
         )
         return list(rsp["items"])
 
     async def delete(self, name: str) -> None:
-        await self.custom.delete_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
+        await _patient(
+            self.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
         )
 
     async def wait_for(

@@ -23,6 +23,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.chaos.conftest import Tally
 from tests.integration.conftest import batch_spec, create_tree, local_spec
+from wt_envtest.crds import apply_crds
 from wt_envtest.runs import Runs, condition
 from wt_operator.api import TERMINAL_PHASES, log_configmap_name
 from wt_testkit.workflows import process_is_alive
@@ -495,14 +496,7 @@ async def test_code_hooks_in_env_are_refused_at_apply_and_by_the_operator(
                     await asyncio.sleep(0.1)
             names.append(f"old-{i}")
     finally:
-        control_plane.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=wt-tests",
-            "-f",
-            str(crd_path),
-        )
+        apply_crds(control_plane, [crd_path])  # today's CRD again, served before we go on
     start_operator()
     objs = await settle(runs, names, timeout=60)
     account(tally, names, objs)
