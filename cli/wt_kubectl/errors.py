@@ -50,7 +50,7 @@ class ApiError(PluginError):
 
 
 # Which namespace role grants a verb (see the RBAC table in docs/kubectl-plugin.md).
-_ROLE_FOR_VERB = {"get": "view", "list": "view", "watch": "view", "create": "edit"}
+_ROLE_FOR_VERB = {"get": "view", "list": "view", "create": "edit"}
 
 
 def _status_body(body: Any) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def api_error(
     where = f'in namespace "{namespace}"'
     if status == 404:
         details = info.get("details") or {}
-        if resource.startswith("workflowruns") and not details.get("name") and not name:
+        if resource.startswith("workflowruns") and not details.get("name"):
             # No Status with the object's name: the resource type itself is unknown.
             return ApiError(
                 f"the API server does not serve workflowruns.{GROUP}/{VERSION}: install the "

@@ -412,9 +412,15 @@ def test_not_found_names_the_namespace_and_how_to_list() -> None:
 
 
 def test_a_missing_crd_says_to_install_it() -> None:
+    # As `submit` calls it: with the name (or generateName) of the run being created.
     msg = str(
         api_error(
-            404, b"404 page not found", verb="create", resource="workflowruns.wt.dev", namespace="n"
+            404,
+            b"404 page not found",
+            verb="create",
+            resource="workflowruns.wt.dev",
+            namespace="n",
+            name="train-",
         )
     )
     assert "install the WorkflowRun CRD" in msg
