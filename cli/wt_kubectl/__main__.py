@@ -109,25 +109,27 @@ def _read_manifest(source: str) -> list[Any]:
         raise UsageError(f"{source} is not valid YAML{line}: fix it and submit again") from None
 
 
-async def _wait(cluster: Cluster, name: str, timeout: str | None) -> int:
-    seconds = parse_duration(timeout) if timeout is not None else None
+async def _wait(cluster: Cluster, name: str, timeout: float | None) -> int:
     progress = Progress(name, sys.stderr, tty=sys.stderr.isatty())
-    return await follow(cluster, name, timeout=seconds, progress=progress, err=sys.stderr)
+    return await follow(cluster, name, timeout=timeout, progress=progress, err=sys.stderr)
 
 
-async def _created(cluster: Cluster, body: dict[str, Any], namespace: str, args: Any) -> int:
+async def _created(
+    cluster: Cluster, body: dict[str, Any], namespace: str, args: Any, timeout: float | None
+) -> int:
     created = await cluster.create_run(body, namespace)
     name = created["metadata"]["name"]
     print(name, flush=True)
     if not args.wait:
         return 0
     cluster.namespace = namespace
-    return await _wait(cluster, name, args.timeout)
+    return await _wait(cluster, name, timeout)
 
 
 async def _run(args: argparse.Namespace) -> int:
-    if getattr(args, "timeout", None) is not None:
-        parse_duration(args.timeout)  # refuse a bad duration before creating anything
+    # Parsed first: a bad duration is refused before anything is created.
+    raw_timeout = getattr(args, "timeout", None)
+    timeout = parse_duration(raw_timeout) if raw_timeout is not None else None
     if args.command == "submit":
         docs = _read_manifest(args.filename)  # before connecting: a typo needs no cluster
     cluster = await connect(
@@ -142,16 +144,16 @@ async def _run(args: argparse.Namespace) -> int:
                 namespace_flag=args.namespace,
                 default_namespace=cluster.namespace,
             )
-            return await _created(cluster, body, namespace, args)
+            return await _created(cluster, body, namespace, args, timeout)
         name = run_name(args.name)
         if args.command == "wait":
-            return await _wait(cluster, name, args.timeout)
+            return await _wait(cluster, name, timeout)
         if args.command == "rerun":
             old = await cluster.get_run(name)
             body = rerun_manifest(
                 old, name=args.new_name, keep_workflow_run_id=args.keep_workflow_run_id
             )
-            return await _created(cluster, body, cluster.namespace, args)
+            return await _created(cluster, body, cluster.namespace, args, timeout)
         if args.command == "logs":
             return await show_logs(
                 cluster, name, follow=args.follow, out=sys.stdout, err=sys.stderr

@@ -125,11 +125,10 @@ def render_describe(
     job = status.get("cloudBatch") or {}
     if job:
         out.append("Batch Job:")
-        for label, key in (("Name", "jobName"), ("UID", "jobUid"), ("State", "state")):
+        fields = (("Name", "jobName"), ("UID", "jobUid"), ("State", "state"), ("Logs", "logsUrl"))
+        for label, key in fields:
             if job.get(key):
                 out += _field(label, job[key], indent=2)
-        if job.get("logsUrl"):
-            out += _field("Logs", job["logsUrl"], indent=2)
     if spec.get("invoker") == "Local" or job:
         out += _field("Output", f"kubectl wt logs {name} -n {namespace}")
     out += _events(events, now)

@@ -30,7 +30,6 @@ from wt_kubectl.core import (
     run_duration,
     run_reason,
 )
-from wt_kubectl.errors import ApiError
 from wt_kubectl.kube import Cluster
 
 __all__ = ["POLL_SECONDS", "Progress", "follow", "transition_line"]
@@ -42,13 +41,16 @@ _WATCH_SECONDS = 120
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
-def transition_line(name: str, status: Mapping[str, Any]) -> str:
-    """``NAME: Failed (DeadlineExceeded): first line of the message`` for one status."""
+def _headline(name: str, status: Mapping[str, Any]) -> str:
+    """``NAME: Failed (DeadlineExceeded)``; the reason only where it adds to the phase."""
     phase = str(status.get("phase") or "Pending")
     reason = run_reason(status)
-    line = f"{name}: {phase}"
-    if reason and reason != phase:
-        line += f" ({reason})"
+    return f"{name}: {phase} ({reason})" if reason and reason != phase else f"{name}: {phase}"
+
+
+def transition_line(name: str, status: Mapping[str, Any]) -> str:
+    """``NAME: Failed (DeadlineExceeded): first line of the message`` for one status."""
+    line = _headline(name, status)
     message = str(status.get("message") or "").strip()
     if message:
         line += f": {message.splitlines()[0]}"
@@ -60,10 +62,7 @@ def final_lines(
 ) -> list[str]:
     """What stays on screen when the run ended: the outcome, and why it failed."""
     phase = str(status.get("phase") or "")
-    head = f"{name}: {phase}"
-    reason = run_reason(status)
-    if reason and reason != phase:
-        head += f" ({reason})"
+    head = _headline(name, status)
     duration = run_duration(status, now or dt.datetime.now(dt.UTC))
     if duration:
         head += f" after {duration}"
@@ -136,15 +135,21 @@ async def _spin(progress: Progress) -> None:
         progress.redraw()
 
 
+def _record(progress: Progress, name: str, obj: Mapping[str, Any]) -> int | None:
+    """Show the run's status; its exit code (final lines shown) once it has ended."""
+    status = obj.get("status") or {}
+    progress.update(status)
+    code = exit_code_for(status)
+    if code is not None:
+        progress.finish(final_lines(name, status, code))
+    return code
+
+
 async def _until_done(cluster: Cluster, name: str, obj: dict[str, Any], progress: Progress) -> int:
     uid = obj["metadata"]["uid"]
     use_watch = True
     while True:
-        status = obj.get("status") or {}
-        progress.update(status)
-        code = exit_code_for(status)
-        if code is not None:
-            progress.finish(final_lines(name, status, code))
+        if (code := _record(progress, name, obj)) is not None:
             return code
         if use_watch:
             try:
@@ -154,11 +159,7 @@ async def _until_done(cluster: Cluster, name: str, obj: dict[str, Any], progress
                 ):
                     if kind not in ("ADDED", "MODIFIED", "DELETED"):
                         continue
-                    status = event_obj.get("status") or {}
-                    progress.update(status)
-                    code = exit_code_for(status)
-                    if code is not None:
-                        progress.finish(final_lines(name, status, code))
+                    if (code := _record(progress, name, event_obj)) is not None:
                         return code
                     if kind == "DELETED":
                         return _deleted(progress, name)
@@ -167,14 +168,10 @@ async def _until_done(cluster: Cluster, name: str, obj: dict[str, Any], progress
                 use_watch = False
         else:
             await asyncio.sleep(POLL_SECONDS)
-        try:
-            obj = await cluster.get_run(name)
-        except ApiError as exc:
-            if exc.status == 404:
-                return _deleted(progress, name)
-            raise
-        if obj["metadata"]["uid"] != uid:  # deleted and created again under the same name
+        found = await cluster.find_run(name)
+        if found is None or found["metadata"]["uid"] != uid:  # or created again, same name
             return _deleted(progress, name)
+        obj = found
 
 
 def _deleted(progress: Progress, name: str) -> int:

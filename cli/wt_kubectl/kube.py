@@ -149,6 +149,15 @@ class Cluster:
         )
         return obj
 
+    async def find_run(self, name: str) -> dict[str, Any] | None:
+        """The run, or None when it does not exist (deleted, say)."""
+        try:
+            return await self.get_run(name)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def create_run(self, body: dict[str, Any], namespace: str) -> dict[str, Any]:
         meta = body.get("metadata") or {}
         obj: dict[str, Any] = await self._json(

@@ -24,7 +24,6 @@ from wt_kubectl.cloud_logging import (
     fetch_entries,
 )
 from wt_kubectl.core import new_log_text
-from wt_kubectl.errors import ApiError
 from wt_kubectl.kube import Cluster
 from wt_operator.api import (
     ANNOTATION_LOG_BYTES,
@@ -91,28 +90,27 @@ async def _local(
     while True:
         cm = await cluster.get_configmap(cm_name)
         if cm is not None:
-            new, skipped = new_log_text(printed, _text(cm))
+            text, complete = _text(cm), _complete(cm)
+            new, skipped = new_log_text(printed, text)
             if skipped:
                 err.write("kubectl wt: [output skipped: more was written than the log keeps]\n")
             out.write(new)
             out.flush()
-            printed = _text(cm)
-            if not follow or _complete(cm):
+            printed = text
+            if not follow or complete:
                 # Said last, with the final byte count, where it is seen after the output.
                 err.write(_truncation_note(cm))
-                if not follow and not _complete(cm) and _phase(run) not in TERMINAL_PHASES:
+                if not follow and not complete and _phase(run) not in TERMINAL_PHASES:
                     err.write(f"kubectl wt: {name} is {_phase(run)}: output so far (-f follows)\n")
                 return 0
         elif not follow:
             err.write(_no_output_note(run))
             return 0
-        try:
-            run = await cluster.get_run(name)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        found = await cluster.find_run(name)
+        if found is None:
             err.write(f"kubectl wt: {name} was deleted; its log ends here\n")
             return 0
+        run = found
         if _phase(run) in TERMINAL_PHASES:
             ended_at = ended_at or time.monotonic()
             if time.monotonic() - ended_at > ENDED_GRACE_SECONDS:
@@ -159,12 +157,10 @@ async def _batch(
         if not follow or ended:
             return 0
         await asyncio.sleep(_BATCH_POLL_SECONDS)
-        try:
-            run = await cluster.get_run(name)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        found = await cluster.find_run(name)
+        if found is None:
             return 0
+        run = found
         if _phase(run) in TERMINAL_PHASES:
             # One last read once Cloud Logging has the job's final lines.
             await asyncio.sleep(_BATCH_INGEST_SECONDS)
