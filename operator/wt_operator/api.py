@@ -14,7 +14,6 @@ import enum
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
-    "ACTIVE_PHASES",
     "ANNOTATION_LOG_BYTES",
     "ANNOTATION_LOG_COMPLETE",
     "ANNOTATION_LOG_TRUNCATED",
@@ -106,7 +105,6 @@ class Phase(enum.StrEnum):
 
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
-ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING, Phase.SUBMITTED})
 
 
 class Reason(enum.StrEnum):

@@ -26,7 +26,6 @@ from wt_operator.config import ConfigError, OperatorConfig
 from wt_operator.core import batch
 from wt_operator.core.errors import (
     InvalidSpecError,
-    PolicyDeniedError,
     Terminal,
     Transient,
     classify,
@@ -241,7 +240,6 @@ def test_batch_states_map_to_phases(state: str, phase: str, reason: str) -> None
         (InstallationError("pixi not found"), Reason.NOT_INSTALLED),
         (InvokerConfigurationError("bad url"), Reason.INVALID_SPEC),
         (InvalidSpecError("bad spec"), Reason.INVALID_SPEC),
-        (PolicyDeniedError("no"), Reason.POLICY_DENIED),
         (InvocationStartError("E2BIG"), Reason.START_FAILED),
         (NotADirectoryError(20, "Not a directory"), Reason.START_FAILED),
         (RuntimeError("bug"), Reason.START_FAILED),

@@ -50,16 +50,15 @@ class Submit:
 
 @dataclasses.dataclass(frozen=True)
 class Track:
-    """A job is recorded: follow it. ``poll_now``: read its state before the first wait."""
+    """A job is recorded: follow it, reading its state at once (it may have moved on)."""
 
     job: CloudBatchStatus
-    poll_now: bool = True
 
 
 def resume(job: CloudBatchStatus | None) -> Submit | Track:
     """A run with a recorded job (an earlier operator submitted it) is only tracked."""
     if job and job.get("jobName"):
-        return Track(job=job, poll_now=True)
+        return Track(job=job)
     return Submit()
 
 

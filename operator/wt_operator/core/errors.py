@@ -13,7 +13,6 @@ preparing or starting a workflow — to exactly one of two answers:
 
     OperatorError                 base of the operator's own errors
     ├── InvalidSpecError          the spec passed the schema but cannot run as written
-    ├── PolicyDeniedError         the cluster admin's policy forbids this run
     ├── ReferenceResolutionError  a Secret/ConfigMap (key) is missing or not readable
     ├── RunGoneError              the WorkflowRun no longer exists (404): nothing to record
     └── KubeApiError              the Kubernetes API refused a request (not transient)
@@ -37,7 +36,6 @@ __all__ = [
     "InvalidSpecError",
     "KubeApiError",
     "OperatorError",
-    "PolicyDeniedError",
     "ReferenceResolutionError",
     "RunGoneError",
     "Terminal",
@@ -52,10 +50,6 @@ class OperatorError(Exception):
 
 class InvalidSpecError(OperatorError, ValueError):
     """The spec passed the schema but cannot be run as written (message meant for users)."""
-
-
-class PolicyDeniedError(OperatorError):
-    """The cluster admin's policy forbids this run; the message says what is allowed."""
 
 
 class ReferenceResolutionError(OperatorError):
@@ -99,8 +93,6 @@ def classify(exc: BaseException) -> Terminal | Transient:
     match exc:
         case InvalidSpecError() | ReferenceResolutionError() | InvokerConfigurationError():
             return Terminal(Reason.INVALID_SPEC, str(exc))
-        case PolicyDeniedError():
-            return Terminal(Reason.POLICY_DENIED, str(exc))
         case InstallationError():
             return Terminal(Reason.NOT_INSTALLED, str(exc))
         case InvocationTimeoutError():

@@ -85,7 +85,6 @@ class RunRequest:
     env: tuple[EnvSource, ...] = ()
     lithops_config_text: str | None = None
     active_deadline_seconds: int | None = None
-    ttl_seconds_after_finished: int | None = None
     environment: str = "default"
     batch: BatchRequest | None = None
 
@@ -197,7 +196,6 @@ def parse_spec(
     lithops = spec.get("lithopsConfig")
     otel = spec.get("otel") or {}
     deadline = spec.get("activeDeadlineSeconds")
-    ttl = spec.get("ttlSecondsAfterFinished")
     return RunRequest(
         workflow=workflow,
         invoker=invoker,
@@ -213,7 +211,6 @@ def parse_spec(
         env=env,
         lithops_config_text=render_yaml(lithops) if lithops else None,
         active_deadline_seconds=int(deadline) if deadline is not None else None,
-        ttl_seconds_after_finished=int(ttl) if ttl is not None else None,
         environment=str((spec.get("local") or {}).get("environment", "default")),
         batch=_batch(spec.get("cloudBatch") or {}) if invoker == "CloudBatch" else None,
     )

@@ -57,7 +57,7 @@ class BatchRunner:
                     return
                 await self._track(ctx, req, invoker, job, poll_now=False)
             else:
-                await self._track(ctx, req, invoker, plan.job, poll_now=plan.poll_now)
+                await self._track(ctx, req, invoker, plan.job, poll_now=True)
         except StopRequested as stop:
             if stop.why is Stopping.DELETED:
                 # A create may have been stored although we never saw its reply: delete
