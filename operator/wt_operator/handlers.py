@@ -41,9 +41,6 @@ class Finalized:
     def __init__(self) -> None:
         self._waiters: dict[str, asyncio.Event] = {}
 
-    def waiting(self, uid: str) -> bool:
-        return uid in self._waiters
-
     def notify(self, uid: str) -> None:
         event = self._waiters.pop(uid, None)
         if event is not None:
@@ -51,8 +48,6 @@ class Finalized:
 
     async def wait(self, uid: str, meta: kopf.Meta, stopped: kopf.DaemonStopped) -> bool:
         """True once the finalizer is there; False when the daemon is stopped first."""
-        if FINALIZER in (meta.get("finalizers") or ()):
-            return True
         event = self._waiters.setdefault(uid, asyncio.Event())
         try:
             if FINALIZER in (meta.get("finalizers") or ()):
@@ -109,6 +104,11 @@ def _active(status: Any, **_: Any) -> bool:
 def _ref(name: str, namespace: str | None, uid: str, meta: kopf.Meta) -> RunRef:
     # WorkflowRuns are namespaced, so kopf always passes a namespace.
     return RunRef(namespace=namespace or "", name=name, uid=uid, generation=meta.get("generation"))
+
+
+def _deleted_while_held(meta: Any) -> bool:
+    """Deletion was asked for and our finalizer still holds the run."""
+    return bool(meta.get("deletionTimestamp")) and FINALIZER in (meta.get("finalizers") or ())
 
 
 def register(
@@ -221,11 +221,10 @@ def register(
         # handler invocation for it cost about 1.7 ms of CPU per Local run.
         if type == "DELETED":
             return uid in memo.reaper
-        finalizers = meta.get("finalizers") or ()
-        if FINALIZER in finalizers:
+        if FINALIZER in (meta.get("finalizers") or ()):
             memo.finalized.notify(uid)
         if is_active(status):
-            return bool(meta.get("deletionTimestamp")) and FINALIZER in finalizers
+            return _deleted_while_held(meta)
         return (
             uid in memo.reaper or ttl_for(spec, meta, config.ttl_seconds_after_finished) is not None
         )
@@ -248,9 +247,8 @@ def register(
         if type == "DELETED":
             reaper.forget(uid)
             return
-        finalizers = meta.get("finalizers") or ()
         if is_active(status):
-            if meta.get("deletionTimestamp") and FINALIZER in finalizers:
+            if _deleted_while_held(meta):
                 # Runs before kopf releases the finalizer of a run deleted while nobody
                 # reconciled it (kopf starts no daemon for an object being deleted).
                 runtime: Runtime = memo.runtime

@@ -41,6 +41,7 @@ from wt_operator.api import (
 )
 from wt_operator.core.errors import KubeApiError, ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef
+from wt_operator.core.status import now_iso
 from wt_operator.shell.credentials import Credentials
 
 __all__ = [
@@ -77,6 +78,14 @@ class RunRef:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def owner_reference(self) -> dict[str, str]:
+        """The run as the owner of an object in its namespace (garbage-collected with it)."""
+        return {"apiVersion": API_VERSION, "kind": KIND, "name": self.name, "uid": self.uid}
+
+    def object_reference(self) -> dict[str, str]:
+        """The run as an Event's ``involvedObject`` (and kopf's log records) name it."""
+        return {**self.owner_reference(), "namespace": self.namespace}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,13 +150,20 @@ def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.Aio
 
 
 class HttpError(Exception):
-    """The API server answered a request with an error status."""
+    """The API server answered a request with an error status (and why, when it said)."""
 
     def __init__(self, status: int, reason: str, body: bytes) -> None:
-        super().__init__(f"HTTP {status} {reason}")
+        super().__init__(f"HTTP {status} {reason}" + _status_message(body))
         self.status = status
-        self.reason = reason
-        self.body = body
+
+
+def _status_message(body: bytes) -> str:
+    """``": <message>"`` of the API server's Status reply, or "" when it sent none."""
+    try:
+        message = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {message}" if isinstance(message, str) and message else ""
 
 
 def _transient(exc: BaseException) -> str | None:
@@ -157,18 +173,6 @@ def _transient(exc: BaseException) -> str | None:
     if isinstance(exc, TimeoutError | OSError | aiohttp.ClientError):
         return type(exc).__name__
     return None
-
-
-class _Response:
-    """What a request returned: status, body bytes (decoded lazily)."""
-
-    def __init__(self, status: int, reason: str, body: bytes) -> None:
-        self.status = status
-        self.reason = reason
-        self.body = body
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 class KubeClient:
@@ -198,8 +202,8 @@ class KubeClient:
 
     async def _send(
         self, method: str, path: str, body: Any = None, content_type: str = _JSON
-    ) -> _Response:
-        """One HTTP request; HttpError unless 2xx.
+    ) -> bytes:
+        """One HTTP request; its reply's body (decoded only where read), HttpError unless 2xx.
 
         Built here, not by a generated client: the operator's requests are few and fixed,
         and the generated request path (validation, recursive serialisation, decoding the
@@ -226,7 +230,7 @@ class KubeClient:
             payload = await resp.read()
         if not 200 <= resp.status <= 299:
             raise HttpError(resp.status, resp.reason or "", payload)
-        return _Response(resp.status, resp.reason or "", payload)
+        return payload
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, retrying transient failures; other API errors propagate."""
@@ -253,21 +257,15 @@ class KubeClient:
             if exc.status == 404:
                 raise RunGoneError(str(ref)) from None
             raise KubeApiError(
-                f"patching the status of {ref} was refused: HTTP {exc.status} {exc.reason}",
+                f"patching the status of {ref} was refused: {exc}",
                 status=exc.status,
             ) from None
 
     async def post_event(self, ref: RunRef, *, reason: str, message: str, warning: bool) -> None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = now_iso(dt.datetime.now(dt.UTC))
         body = {
             "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "name": ref.name,
-                "namespace": ref.namespace,
-                "uid": ref.uid,
-            },
+            "involvedObject": ref.object_reference(),
             "reason": reason,
             "message": message[:1024],
             "type": "Warning" if warning else "Normal",
@@ -284,13 +282,13 @@ class KubeClient:
                 lambda: self._send("POST", f"/api/v1/namespaces/{ref.namespace}/events", body),
             )
         except HttpError as exc:
-            log.warning("could not post event %s on %s: HTTP %s", reason, ref, exc.status)
+            log.warning("could not post event %s on %s: %s", reason, ref, exc)
 
     async def read_key(self, namespace: str, ref: KeyRef) -> str | None:
         plural = "secrets" if ref.kind == "Secret" else "configmaps"
         path = f"/api/v1/namespaces/{namespace}/{plural}/{ref.name}"
         try:
-            obj = (await self._call(f"reading {ref}", lambda: self._send("GET", path))).json()
+            obj = json.loads(await self._call(f"reading {ref}", lambda: self._send("GET", path)))
             data = obj.get("data") or {}
             if ref.key in data:
                 value = data[ref.key]
@@ -307,9 +305,7 @@ class KubeClient:
                     f"{namespace!r} (RBAC)"
                 ) from None
             else:
-                raise KubeApiError(
-                    f"reading {ref} failed: HTTP {exc.status}", status=exc.status
-                ) from None
+                raise KubeApiError(f"reading {ref} failed: {exc}", status=exc.status) from None
         if ref.optional:
             return None
         raise ReferenceResolutionError(f"{missing} in namespace {namespace!r}")
@@ -334,9 +330,7 @@ class KubeClient:
                     LABEL_RUN_NAME: ref.name[:63].rstrip("-_."),
                 },
                 # Deleted with its run by Kubernetes' garbage collector.
-                ownerReferences=[
-                    {"apiVersion": API_VERSION, "kind": KIND, "name": ref.name, "uid": ref.uid}
-                ],
+                ownerReferences=[ref.owner_reference()],
             )
         collection = f"/api/v1/namespaces/{ref.namespace}/configmaps"
         try:
@@ -351,7 +345,7 @@ class KubeClient:
                 )
         except HttpError as exc:
             raise KubeApiError(
-                f"writing the log ConfigMap {name} of {ref} failed: HTTP {exc.status}",
+                f"writing the log ConfigMap {name} of {ref} failed: {exc}",
                 status=exc.status,
             ) from None
 
@@ -364,9 +358,7 @@ class KubeClient:
         except HttpError as exc:
             if exc.status in (404, 409):  # gone, or a new run under the same name
                 return False
-            raise KubeApiError(
-                f"deleting {ref} failed: HTTP {exc.status}", status=exc.status
-            ) from None
+            raise KubeApiError(f"deleting {ref} failed: {exc}", status=exc.status) from None
         return True
 
     async def peering_exists(self, namespace: str | None, name: str) -> bool:

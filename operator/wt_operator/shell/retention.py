@@ -34,7 +34,6 @@ class Reaper:
         self._heap: list[tuple[float, str]] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.deleted = 0
 
     def schedule(self, ref: RunRef, at: float) -> None:
         """Delete ``ref`` at epoch second ``at`` (replacing an earlier schedule of it)."""
@@ -48,9 +47,6 @@ class Reaper:
     def forget(self, uid: str) -> None:
         """The run is gone (or no longer expires): drop its schedule."""
         self._due.pop(uid, None)
-
-    def __len__(self) -> int:
-        return len(self._due)
 
     def __contains__(self, uid: object) -> bool:
         return uid in self._due
@@ -84,7 +80,6 @@ class Reaper:
     async def _delete(self, ref: RunRef) -> None:
         try:
             if await self.kube.delete_run(ref):
-                self.deleted += 1
                 log.info("deleted %s: its ttlSecondsAfterFinished passed", ref)
         except KubeApiError as exc:
             log.warning("could not delete expired run %s: %s", ref, exc)

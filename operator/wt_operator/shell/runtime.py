@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from wt_operator.api import API_VERSION, KIND, Phase, Reason, RunStatus
+from wt_operator.api import Phase, Reason, RunStatus
 from wt_operator.config import OperatorConfig
 from wt_operator.core import local
 from wt_operator.core.errors import RunGoneError
@@ -46,15 +46,7 @@ output_logger = logging.getLogger("wt_operator.output")
 def log_fields(ref: RunRef) -> dict[str, Any]:
     """Fields every log record about ``ref`` carries (kopf's formatters print them:
     ``[ns/name]`` in text, an ``object`` field in JSON)."""
-    return {
-        "k8s_ref": {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": ref.name,
-            "uid": ref.uid,
-            "namespace": ref.namespace,
-        }
-    }
+    return {"k8s_ref": ref.object_reference()}
 
 
 class Runtime:
