@@ -26,9 +26,11 @@ __all__ = [
     "LABEL_RUN_NAME",
     "LABEL_RUN_UID",
     "LOG_KEY",
+    "OTLP_ENDPOINT_ENV_VAR",
     "PEERING_NAME",
     "PLURAL",
     "TERMINAL_PHASES",
+    "TRACEPARENT_ENV_VAR",
     "VERSION",
     "CloudBatchSpec",
     "CloudBatchStatus",
@@ -47,6 +49,11 @@ VERSION = "v1alpha1"
 PLURAL = "workflowruns"
 KIND = "WorkflowRun"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+TRACEPARENT_ENV_VAR = "TRACEPARENT"
+"""Set for every workflow: a W3C traceparent whose trace id is the run's uid."""
+OTLP_ENDPOINT_ENV_VAR = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""Set for the workflow from ``spec.otel.endpoint``."""
 
 PEERING_NAME = "wt-operator"
 """The KopfPeering / ClusterKopfPeering replicas meet in (the chart creates it)."""

@@ -14,6 +14,10 @@ objects stored before the rule existed (reason ``InvalidSpec``).
 
 from __future__ import annotations
 
+from wt_invokers.cloud_batch import LITHOPS_CONFIG_JSON_ENV_VAR
+from wt_invokers.local import LITHOPS_CONFIG_ENV_VAR
+from wt_operator.api import OTLP_ENDPOINT_ENV_VAR, TRACEPARENT_ENV_VAR
+
 __all__ = ["RESERVED_NAMES", "RESERVED_PREFIXES", "cel_rule", "reserved_reason"]
 
 RESERVED_PREFIXES: tuple[str, ...] = (
@@ -82,11 +86,11 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "KUBECONFIG",
         "GOOGLE_APPLICATION_CREDENTIALS",
         # what the invokers set for the workflow
-        "LITHOPS_CONFIG_FILE",
-        "LITHOPS_CONFIG_JSON",
-        "TRACEPARENT",
-        "TRACESTATE",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        LITHOPS_CONFIG_ENV_VAR,
+        LITHOPS_CONFIG_JSON_ENV_VAR,
+        TRACEPARENT_ENV_VAR,
+        "TRACESTATE",  # belongs with the traceparent
+        OTLP_ENDPOINT_ENV_VAR,
     }
 )
 """Names refused exactly."""

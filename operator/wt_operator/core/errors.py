@@ -30,7 +30,8 @@ from wt_invokers import (
     PermanentSubmissionError,
     TransientSubmissionError,
 )
-from wt_operator.api import Reason
+from wt_operator.api import CloudBatchStatus, Phase, Reason
+from wt_operator.core.status import Transition
 
 __all__ = [
     "InvalidSpecError",
@@ -74,6 +75,10 @@ class Terminal:
 
     reason: Reason
     message: str
+
+    def transition(self, cloud_batch: CloudBatchStatus | None = None) -> Transition:
+        """The status change that records it."""
+        return Transition(Phase.FAILED, self.reason, self.message, cloud_batch=cloud_batch)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,12 +13,10 @@ import hashlib
 from collections.abc import Mapping
 
 from wt_invokers.invocation import Invocation
+from wt_operator.api import OTLP_ENDPOINT_ENV_VAR, TRACEPARENT_ENV_VAR
 from wt_operator.core.spec import RunRequest
 
 __all__ = ["invocation", "trace_id", "traceparent"]
-
-OTLP_ENDPOINT_ENV_VAR = "OTEL_EXPORTER_OTLP_ENDPOINT"
-TRACEPARENT_ENV_VAR = "TRACEPARENT"
 
 
 def trace_id(uid: str) -> str:

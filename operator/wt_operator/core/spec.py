@@ -144,7 +144,7 @@ def _batch(cb: Mapping[str, Any]) -> BatchRequest:
         memory_mib=int(cb.get("memoryMib") or defaults.memory_mib),
         machine_type=cb.get("machineType") or None,
         gpu_type=gpu.get("type") or None,
-        gpu_count=int(gpu.get("count", 1)),
+        gpu_count=int(gpu.get("count", defaults.gpu_count)),
         network=net.get("network") or None,
         subnetwork=net.get("subnetwork") or None,
         no_external_ip=bool(net.get("noExternalIp", False)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from wt_operator.api import CloudBatchStatus, Phase
+from wt_operator.api import CloudBatchStatus
 from wt_operator.config import OperatorConfig
 from wt_operator.core import batch
 from wt_operator.core.batch import Submit
@@ -19,7 +19,6 @@ from wt_operator.core.invocation import trace_id
 from wt_operator.core.local import Stopping
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest
-from wt_operator.core.status import Transition
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import BatchInvoker, InvokerFactory
 from wt_operator.shell.resolve import resolve
@@ -131,9 +130,7 @@ class BatchRunner:
                     if not isinstance(verdict, Terminal):
                         raise
                     gone: CloudBatchStatus = {**job, "state": "NOT_FOUND"}
-                    await ctx.record(
-                        Transition(Phase.FAILED, verdict.reason, verdict.message, cloud_batch=gone)
-                    )
+                    await ctx.record(verdict.transition(cloud_batch=gone))
                     return
                 moved = batch.observe(job, info)
                 if moved is not None:

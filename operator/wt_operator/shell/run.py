@@ -158,7 +158,7 @@ class RunContext:
         if isinstance(verdict, Transient):
             raise exc
         self.logger.debug("terminal error: %r", exc)
-        await self.record(Transition(Phase.FAILED, verdict.reason, verdict.message))
+        await self.record(verdict.transition())
 
     def close(self) -> None:
         """The reconciliation is over: drop the stop waiter."""

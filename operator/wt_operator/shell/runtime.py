@@ -142,7 +142,7 @@ class Runtime:
                 defaults=self.config.batch_defaults,
             )
             if denied is not None:
-                await ctx.record(Transition(Phase.FAILED, denied.reason, denied.message))
+                await ctx.record(denied.transition())
                 return
         if req.invoker == "Local":
             await self.local.run(ctx, req)
