@@ -21,6 +21,7 @@ from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 __all__ = ["Runs", "condition"]
 
 _RETRIES_429 = 20
+_MERGE_PATCH = "application/merge-patch+json"
 
 
 async def _patient(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
@@ -88,6 +89,34 @@ class Runs:
             self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL
         )
         return list(rsp["items"])
+
+    async def patch(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the run (its metadata or spec)."""
+        result: dict[str, Any] = await _patient(
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            dict(body),
+            _content_type=_MERGE_PATCH,
+        )
+        return result
+
+    async def patch_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the run's status, as the operator writes it (tests without one)."""
+        result: dict[str, Any] = await _patient(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            {"status": dict(status)},
+            _content_type=_MERGE_PATCH,
+        )
+        return result
 
     async def delete(self, name: str) -> None:
         await _patient(

@@ -79,19 +79,6 @@ def manifest(name: str | None, spec: dict[str, Any]) -> str:
     )
 
 
-async def set_status(runs: Any, name: str, status: dict[str, Any]) -> None:
-    """Write a run's status as the operator would (tests without an operator)."""
-    await runs.custom.patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        runs.namespace,
-        PLURAL,
-        name,
-        {"status": status},
-        _content_type="application/merge-patch+json",
-    )
-
-
 # ---------------------------------------------------------------- submit, wait, rerun
 
 
@@ -255,7 +242,7 @@ async def test_logs_read_and_follow_the_stored_output(
     # No operator: the test writes the run's status and log ConfigMap as the operator does.
     run = await runs.create("stored", local_spec())
     uid = run["metadata"]["uid"]
-    await set_status(runs, "stored", {"phase": "Running"})
+    await runs.patch_status("stored", {"phase": "Running"})
     proc = await kubectl_wt(control_plane, "logs", "stored", "-n", namespace)
     assert proc.returncode == 0 and proc.stdout == ""
     assert "no output yet (stored is Running)" in proc.stderr
@@ -276,7 +263,7 @@ async def test_logs_read_and_follow_the_stored_output(
     await runs.core.replace_namespaced_config_map(f"wt-log-{uid}", namespace, cm)
     more = await asyncio.wait_for(following.stdout.readexactly(len("".join(lines[300:420]))), 30)
     assert more.decode() == "".join(lines[300:420])
-    await set_status(runs, "stored", {"phase": "Succeeded", "exitCode": 0})
+    await runs.patch_status("stored", {"phase": "Succeeded", "exitCode": 0})
     final = "".join(lines[:20]) + "[… cut …]\n" + "".join(lines[300:])
     cm = _log_configmap(uid, final, log_complete="true", log_truncated="true", log_bytes="24000")
     await runs.core.replace_namespaced_config_map(f"wt-log-{uid}", namespace, cm)
@@ -286,7 +273,7 @@ async def test_logs_read_and_follow_the_stored_output(
     assert "the middle of this output was cut of 24000 bytes written" in err.decode()
 
     await runs.create("silent", local_spec())
-    await set_status(runs, "silent", {"phase": "Succeeded", "exitCode": 0})
+    await runs.patch_status("silent", {"phase": "Succeeded", "exitCode": 0})
     proc = await kubectl_wt(control_plane, "logs", "silent", "-n", namespace)
     assert proc.returncode == 0 and proc.stdout == ""
     assert "no output stored for silent: the workflow printed nothing" in proc.stderr
@@ -397,7 +384,7 @@ async def test_batch_logs_print_query_link_and_the_lines_where_credentials_allow
         "logsUrl": "https://console.cloud.google.com/logs/query;query=x?project=wt-proj",
     }
     await runs.create("batch", batch_spec())
-    await set_status(runs, "batch", {"phase": "Submitted", "cloudBatch": job})
+    await runs.patch_status("batch", {"phase": "Submitted", "cloudBatch": job})
     for second, text in enumerate(["one", "two", "three"]):
         cloud_logging.add(second, text)
 
@@ -408,7 +395,7 @@ async def test_batch_logs_print_query_link_and_the_lines_where_credentials_allow
     first = await asyncio.wait_for(following.stdout.readexactly(len("one\ntwo\nthree\n")), 30)
     assert first == b"one\ntwo\nthree\n"  # two pages of entries:list
     cloud_logging.add(3, "four")
-    await set_status(runs, "batch", {"phase": "Succeeded", "cloudBatch": {"state": "SUCCEEDED"}})
+    await runs.patch_status("batch", {"phase": "Succeeded", "cloudBatch": {"state": "SUCCEEDED"}})
     out, err = await asyncio.wait_for(following.communicate(), 60)
     assert following.returncode == 0, err.decode()
     assert out == b"four\n"  # followed until the job ended, no line twice

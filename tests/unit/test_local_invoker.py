@@ -36,6 +36,7 @@ from wt_invokers.local import (
 from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     ConfigValue,
+    environment_prefix,
     make_workspace,
     process_is_alive,
     read_echo_file,
@@ -156,7 +157,7 @@ async def test_argv_env_and_private_files_are_as_specified(
     assert seen.env[RUN_ID_ENV_VAR] == "run-argv"
     assert seen.env["EXTRA_ONE"] == "1"
     assert seen.env["WT_TEST_PARENT_VAR"] == "from parent"
-    prefix = workspace / ".pixi" / "envs" / "default"
+    prefix = environment_prefix(workspace)
     assert seen.env["CONDA_PREFIX"] == str(prefix)
     assert seen.env["PATH"].split(os.pathsep)[0] == str(prefix / "bin")
     assert extra_env == extra_before

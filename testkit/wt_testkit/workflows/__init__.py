@@ -70,10 +70,12 @@ from wt_testkit.workflows.sample import (
     workflow_config,
 )
 from wt_testkit.workflows.workspace import (
+    environment_prefix,
     install_packages,
     local_channel,
     make_workspace,
     make_workspace_async,
+    workflow_executable,
 )
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
     "WorkflowEcho",
     "WorkflowPackage",
     "build_workflow_package",
+    "environment_prefix",
     "install_packages",
     "local_channel",
     "make_workspace",
@@ -91,5 +94,6 @@ __all__ = [
     "read_echo_file",
     "wait_for_path",
     "workflow_config",
+    "workflow_executable",
     "write_pixi_standin",
 ]

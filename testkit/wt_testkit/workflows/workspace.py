@@ -18,9 +18,16 @@ from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wt_testkit.workflows.package import WorkflowPackage, build_workflow_package
+from wt_testkit.workflows.package import SAMPLE_WORKFLOW, WorkflowPackage, build_workflow_package
 
-__all__ = ["install_packages", "local_channel", "make_workspace", "make_workspace_async"]
+__all__ = [
+    "environment_prefix",
+    "install_packages",
+    "local_channel",
+    "make_workspace",
+    "make_workspace_async",
+    "workflow_executable",
+]
 
 _T = TypeVar("_T")
 
@@ -122,8 +129,20 @@ async def make_workspace_async(
     Returns the absolute workspace path.
     """
     ws = await asyncio.to_thread(Path(path).absolute)
-    await install_packages(ws / ".pixi" / "envs" / environment, packages)
+    await install_packages(environment_prefix(ws, environment), packages)
     return ws
+
+
+def environment_prefix(ws: Path, environment: str = "default") -> Path:
+    """Where pixi installs (and :func:`make_workspace` installs) an environment of ``ws``."""
+    return ws / ".pixi" / "envs" / environment
+
+
+def workflow_executable(
+    ws: Path, name: str = SAMPLE_WORKFLOW, environment: str = "default"
+) -> Path:
+    """The workflow's own entry point in ``ws`` (for running it without an invoker)."""
+    return environment_prefix(ws, environment) / "bin" / name
 
 
 def make_workspace(
