@@ -23,15 +23,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from benchmarks.apiserver import delta, per_run_writes, write_requests
 from benchmarks.measure import cpu_ms_per_run, cpu_snapshot, watching
 from benchmarks.session import BenchSession
 from wt_envtest import Runs
-from wt_operator.api import API_VERSION, FINALIZER, GROUP, KIND, PLURAL, VERSION, Phase, Reason
+from wt_operator.api import FINALIZER, GROUP, Phase, Reason
 from wt_operator.core.batch import job_status
-from wt_operator.core.status import Transition, status_patch
+from wt_operator.core.status import Transition, now_iso, status_patch
+from wt_operator.shell.kube import RunRef
 from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 BATCH_SPEC: dict[str, Any] = {
@@ -88,16 +87,11 @@ async def burst_round(
 
 def _event(namespace: str, meta: Mapping[str, Any]) -> dict[str, Any]:
     """The ``Submitted`` Event as the operator posts it (same fields, same size)."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now_iso(dt.datetime.now(dt.UTC))
+    run = RunRef(namespace=namespace, name=meta["name"], uid=meta["uid"])
     return {
         "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
-        "involvedObject": {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": meta["name"],
-            "namespace": namespace,
-            "uid": meta["uid"],
-        },
+        "involvedObject": run.object_reference(),
         "reason": Reason.SUBMITTED,
         "message": "submitted Cloud Batch job",
         "type": "Normal",
@@ -114,25 +108,14 @@ async def ceiling_round(
     session: BenchSession, namespace: str, runs: int, pids: Mapping[str, int]
 ) -> dict[str, Any]:
     """The burst's API requests per run from a bare client (see module doc)."""
-    custom = client.CustomObjectsApi(session.api)
-    core = client.CoreV1Api(session.api)
     store = Runs(session.api, namespace)
     gate = asyncio.Semaphore(CREATE_CONCURRENCY)
-    merge = "application/merge-patch+json"
 
     async def one(i: int) -> None:
         async with gate:
             meta = (await store.create(f"ceiling-{i}", BATCH_SPEC))["metadata"]
             name = meta["name"]
-            await custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                {"metadata": {"finalizers": [FINALIZER]}},
-                _content_type=merge,  # type: ignore[call-arg]
-            )
+            await store.patch(name, {"metadata": {"finalizers": [FINALIZER]}})
             job = job_status(f"projects/p/locations/r/jobs/wt-{i}", uid="u", state="QUEUED")
             transition = Transition(
                 Phase.SUBMITTED,
@@ -145,16 +128,8 @@ async def ceiling_round(
             status = status_patch(
                 transition, previous={}, generation=meta.get("generation"), now=now
             )
-            await custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                {"status": status},
-                _content_type=merge,  # type: ignore[call-arg]
-            )
-            await core.create_namespaced_event(namespace, _event(namespace, meta))  # type: ignore[arg-type]
+            await store.patch_status(name, status)
+            await store.core.create_namespaced_event(namespace, _event(namespace, meta))  # type: ignore[arg-type]
 
     cpu0 = cpu_snapshot(pids)
     t0 = time.monotonic()

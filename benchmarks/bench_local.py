@@ -25,6 +25,7 @@ from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
     make_workspace_async,
     workflow_config,
+    workflow_executable,
     write_pixi_standin,
 )
 
@@ -76,7 +77,7 @@ async def _bench(n: int) -> list[dict[str, Any]]:
         config = root / "config.yaml"
         config.write_text(config_text)
         results = (root / "results").as_uri()
-        exe = ws / ".pixi" / "envs" / "default" / "bin" / SAMPLE_WORKFLOW
+        exe = workflow_executable(ws)
         pixi = write_pixi_standin(root / "bin")
 
         prefix_inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, launcher="prefix")

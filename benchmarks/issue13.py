@@ -98,8 +98,7 @@ async def _local_rounds(
 
 async def measure_local(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
     ns = session.namespace("local")
-    op = await session.operator(ns)
-    try:
+    async with session.running(ns) as op:
         own = await workflow_wall_seconds(session, 0)
         rounds = await _local_rounds(session, op, ns, sizes, own)
         with_output = await local_round(
@@ -111,14 +110,9 @@ async def measure_local(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
             output_lines=sizes.output_lines,
             warmup=0,  # the rounds warmed this operator
         )
-    finally:
-        await session.stop(op)
     ns = session.namespace("local-floor")
-    floor = await session.operator(ns, FLOOR)
-    try:
+    async with session.running(ns, FLOOR) as floor:
         floor_rounds = await _local_rounds(session, floor, ns, sizes, own)
-    finally:
-        await session.stop(floor)
     return {"rounds": rounds, "with_output": with_output, "floor_rounds": floor_rounds}
 
 
@@ -126,23 +120,22 @@ async def measure_queues(session: BenchSession, sizes: Sizes) -> list[dict[str, 
     out = []
     for runs, limit in sizes.queues:
         ns = session.namespace(f"queue-{runs}-{limit}")
-        op = await session.operator(ns, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS=str(limit))
-        try:
+        async with session.running(ns, WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS=str(limit)):
             rounds = [
                 await queue_round(
                     session, ns, runs, limit, prefix=f"r{k}", seconds=sizes.queue_seconds
                 )
                 for k in range(sizes.rounds)
             ]
-        finally:
-            await session.stop(op)
         out.append({"runs": runs, "limit": limit, "rounds": rounds})
     return out
 
 
 async def measure_bursts(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
     """Ceiling, burst and floor alternate, so a slow phase of the machine hits all alike."""
-    ceilings, bursts, floors = [], [], []
+    ceilings: list[dict[str, Any]] = []
+    bursts: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     me = {**session.plane.pids, LOAD_GENERATOR: os.getpid()}
     for k in range(sizes.rounds):
         ceilings.append(
@@ -150,13 +143,11 @@ async def measure_bursts(session: BenchSession, sizes: Sizes) -> dict[str, Any]:
         )
         for module, out in (("wt_operator", bursts), (FLOOR, floors)):
             ns = session.namespace(f"burst-{k}" if out is bursts else f"burst-floor-{k}")
-            op = await session.operator(ns, module)
-            try:
+            # Stopped after its round: its runs stay Submitted, and a running operator
+            # would poll their jobs meanwhile.
+            async with session.running(ns, module) as op:
                 pids = {**me, "operator": operator_pid(op)}
                 out.append(await burst_round(session, ns, sizes.burst_runs, pids))
-            finally:
-                # Its runs stay Submitted; a running operator would poll their jobs meanwhile.
-                await session.stop(op)
     return {"ceiling_rounds": ceilings, "rounds": bursts, "floor_rounds": floors}
 
 

@@ -103,8 +103,15 @@ def registry() -> kopf.OperatorRegistry:
 
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=reg, when=_active, cancellation_timeout=None)
     async def run(
-        name: str, namespace: str, uid: str, spec: Any, stopped: kopf.DaemonStopped, **_: Any
+        *,
+        name: str,
+        namespace: str | None,
+        uid: str,
+        spec: Any,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
     ) -> None:
+        namespace = namespace or ""  # WorkflowRuns are namespaced: kopf always gives one
         if spec.get("invoker") == "CloudBatch":
             await api.transition(namespace, name, uid, "Submitted")
             await stopped.wait()  # tracked until the operator stops

@@ -31,7 +31,7 @@ from benchmarks.bench_local import direct_exec_ms
 from benchmarks.measure import percentile, proc_cpu_seconds, watching
 from benchmarks.session import BenchSession, operator_pid
 from wt_envtest import OperatorProcess, Runs
-from wt_testkit.workflows import SAMPLE_WORKFLOW, workflow_config
+from wt_testkit.workflows import SAMPLE_WORKFLOW, workflow_config, workflow_executable
 
 WARMUP = 3
 """Runs before the measured ones, not counted."""
@@ -58,7 +58,7 @@ async def workflow_wall_seconds(session: BenchSession, output_lines: int, n: int
     """Median wall time of executing the sample workflow directly (no operator)."""
     config = session.tmp / f"direct-{output_lines}.yaml"
     config.write_text(workflow_config(stdout_lines=output_lines or None) or "{}\n")
-    exe = session.workspace / ".pixi" / "envs" / "default" / "bin" / SAMPLE_WORKFLOW
+    exe = workflow_executable(session.workspace)
     return statistics.median(await direct_exec_ms(exe, config, session.workspace, n)) / 1000
 
 

@@ -51,10 +51,6 @@ def cpu_ms_per_run(
     return {name: (after[name] - before[name]) * 1000 / runs for name in pids}
 
 
-def load_average() -> tuple[float, float, float]:
-    return os.getloadavg()
-
-
 # -- spreads --------------------------------------------------------------------------------
 
 
@@ -100,9 +96,6 @@ class Spread:
         # "-21–-3" reads badly: a spelled-out range once a bound is negative.
         text = f"{a}{' to ' if '-' in a + b else '–'}{b}{unit}"
         return f"{'IQR ' if self.n >= 4 else ''}{text} (n={self.n})"
-
-    def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
 
 
 # -- run phases -----------------------------------------------------------------------------

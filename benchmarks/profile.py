@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 import signal
 import sys
@@ -48,7 +49,6 @@ from typing import Any
 from benchmarks.batch_burst import burst_round
 from benchmarks.docs import RESULTS, code_version, replace_section
 from benchmarks.local_runs import local_round
-from benchmarks.measure import load_average
 from benchmarks.session import BenchSession, operator_pid, own_session
 
 TOP = 15
@@ -218,8 +218,7 @@ async def profile_local(
     session: BenchSession, runs: int, rate: int, out_dir: Path = RESULTS, warmup: int = 5
 ) -> dict[str, Any]:
     ns = session.namespace("profile-local")
-    op = await session.operator(ns)
-    try:
+    async with session.running(ns) as op:
         # Warm the operator first (imports, connections, the cached activation): the
         # profile is of the steady state. The workflow's own time is not needed here.
         if warmup:
@@ -229,8 +228,6 @@ async def profile_local(
             result = await local_round(
                 session, op, ns, runs, prefix="prof", warmup=0, own_seconds=0
             )
-    finally:
-        await session.stop(op)
     stacks = aggregate(out.read_text().splitlines())
     s = summary(stacks, rate=rate, runs=runs, cpu_ms_per_run=result["operator_cpu_ms_per_run"])
     return s
@@ -240,14 +237,11 @@ async def profile_burst(
     session: BenchSession, runs: int, rate: int, out_dir: Path = RESULTS
 ) -> dict[str, Any]:
     ns = session.namespace("profile-burst")
-    op = await session.operator(ns)
-    try:
+    async with session.running(ns) as op:
         out = out_dir / "profile-burst.txt"
         pids = {"operator": operator_pid(op)}
         async with sampling(pids["operator"], out, rate):
             result = await burst_round(session, ns, runs, pids)
-    finally:
-        await session.stop(op)
     stacks = aggregate(out.read_text().splitlines())
     s = summary(stacks, rate=rate, runs=runs, cpu_ms_per_run=result["operator_cpu_ms_per_run"])
     s["runs_per_second"] = result["runs_per_second"]
@@ -306,7 +300,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     source = args.operator_source.resolve() if args.operator_source else None
     out_dir = RESULTS / "before" if source else RESULTS
-    load = load_average()
+    load = os.getloadavg()
     result = asyncio.run(_main(args.quick, args.rate, source, out_dir))
     result.update(
         load_average_before=load,

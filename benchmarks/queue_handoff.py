@@ -26,7 +26,7 @@ from benchmarks.local_runs import local_spec
 from benchmarks.measure import percentile, watching
 from benchmarks.session import BenchSession
 from wt_envtest import Runs
-from wt_testkit.workflows import SAMPLE_WORKFLOW, workflow_config
+from wt_testkit.workflows import workflow_config, workflow_executable
 
 
 async def direct_queue_seconds(
@@ -35,7 +35,7 @@ async def direct_queue_seconds(
     """``runs`` direct executions of a ``seconds``-long workflow, ``limit`` at a time."""
     config = session.tmp / f"queue-direct-{seconds:g}.yaml"
     config.write_text(workflow_config(sleep=seconds))
-    exe = session.workspace / ".pixi" / "envs" / "default" / "bin" / SAMPLE_WORKFLOW
+    exe = workflow_executable(session.workspace)
     gate = asyncio.Semaphore(limit)
 
     async def one() -> None:

@@ -56,6 +56,10 @@ def _queue_shown(i: int) -> Callable[[Result, Spread], str]:
     return lambda r, s: f"{s.median:.2f}× ({_queue(i, 'total_seconds')(r).median:.2f} s)"
 
 
+def _queue_direct(i: int) -> Callable[[Result, Spread], str]:
+    return lambda r, s: f"{_queue(i, 'direct_seconds')(r).median:.2f} s; {s.median:.2f}×"
+
+
 def _queue_detail(i: int) -> Callable[[Result, Spread], str]:
     def shown(r: Result, s: Spread) -> str:
         first = _queue(i, "first_start_seconds")(r).median
@@ -359,9 +363,7 @@ def table_rows(r: Result) -> list[Row]:
                 lambda v: f"{v:.2f}×",
                 digits=2,
                 unit="×",
-                shown=lambda r, s, i=i: (
-                    f"{_queue(i, 'direct_seconds')(r).median:.2f} s; {s.median:.2f}×"
-                ),
+                shown=_queue_direct(i),
             )
         )
     return rows

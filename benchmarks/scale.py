@@ -18,39 +18,23 @@ import asyncio
 import time
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from benchmarks.batch_burst import BATCH_SPEC
 from benchmarks.measure import proc_cpu_seconds, proc_rss_mb, watching
 from benchmarks.session import BenchSession, operator_pid
-from wt_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from wt_envtest import Runs
 
 
 async def populate(session: BenchSession, namespace: str, total: int, active: int) -> float:
     """Create ``total`` runs, all but the first ``active`` finished; returns the seconds taken."""
-    custom = client.CustomObjectsApi(session.api)
+    store = Runs(session.api, namespace)
     gate = asyncio.Semaphore(50)
 
     async def make(i: int) -> None:
         async with gate:
             name = f"old-{i}"
-            body = {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "metadata": {"name": name},
-                "spec": {**BATCH_SPEC, "config": {"i": i}},
-            }
-            await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+            await store.create(name, {**BATCH_SPEC, "config": {"i": i}})
             if i >= active:
-                await custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    {"status": {"phase": "Succeeded", "result": "0"}},
-                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-                )
+                await store.patch_status(name, {"phase": "Succeeded", "result": "0"})
 
     t0 = time.monotonic()
     await asyncio.gather(*(make(i) for i in range(total)))
@@ -87,9 +71,8 @@ async def scale_round(
     """Start an operator on the populated namespace; its RSS and idle CPU (see module doc)."""
     session.batch.lifecycle = [("RUNNING", 5.0), ("SUCCEEDED", 3600.0)]
     started = time.monotonic()
-    operator = await session.operator(namespace, module)
-    pid = operator_pid(operator)
-    try:
+    async with session.running(namespace, module) as operator:
+        pid = operator_pid(operator)
         async with watching(session.api, namespace) as watcher:
             await watcher.phases([f"old-{i}" for i in range(active)], {"Submitted", "Running"}, 300)
         calm = await quiet(pid, timeout=300)
@@ -99,8 +82,6 @@ async def scale_round(
         await asyncio.sleep(idle_window)
         cpu1, w1 = proc_cpu_seconds(pid), time.monotonic()
         rss = proc_rss_mb(pid)
-    finally:
-        await session.stop(operator)
     return {
         "objects": total,
         "active": active,

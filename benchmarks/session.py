@@ -107,6 +107,17 @@ class BenchSession:
     async def stop(self, proc: OperatorProcess) -> None:
         await asyncio.to_thread(proc.stop)
 
+    @contextlib.asynccontextmanager
+    async def running(
+        self, namespace: str, module: str = "wt_operator", **env: str
+    ) -> AsyncIterator[OperatorProcess]:
+        """An operator for ``namespace`` during the block, stopped after it however it ends."""
+        proc = await self.operator(namespace, module, **env)
+        try:
+            yield proc
+        finally:
+            await self.stop(proc)
+
     async def close(self) -> None:
         for proc in self.operators:
             await self.stop(proc)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from wt_envtest import OperatorProcess, apply_crds, start_control_plane
+from wt_envtest import ControlPlane, OperatorProcess, apply_crds, start_control_plane
 from wt_testkit.batch import InProcessBatchServer
 from wt_testkit.workflows import make_workspace
 
@@ -32,14 +32,12 @@ def step(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m", flush=True)
 
 
-def phase(plane: object, name: str) -> str:
-    out = plane.kubectl(  # type: ignore[attr-defined]
-        "get", "wfr", name, "-n", NS, "-o", "jsonpath={.status.phase}", check=False
-    )
+def phase(plane: ControlPlane, name: str) -> str:
+    out = plane.kubectl("get", "wfr", name, "-n", NS, "-o", "jsonpath={.status.phase}", check=False)
     return str(out.stdout).strip()
 
 
-def wait_phase(plane: object, name: str, phases: set[str], timeout: float = 60) -> str:
+def wait_phase(plane: ControlPlane, name: str, phases: set[str], timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = phase(plane, name)
@@ -49,10 +47,10 @@ def wait_phase(plane: object, name: str, phases: set[str], timeout: float = 60) 
     raise SystemExit(f"demo: {name} did not reach {phases} in {timeout}s")
 
 
-def wt(plane: object, *args: str) -> int:
+def wt(plane: ControlPlane, *args: str) -> int:
     """Run ``kubectl wt ARGS -n demo`` and show it as a user would see it."""
     print(f"$ kubectl wt {' '.join(args)}")
-    out = plane.kubectl("wt", *args, "-n", NS, check=False)  # type: ignore[attr-defined]
+    out = plane.kubectl("wt", *args, "-n", NS, check=False)
     for text in (out.stdout, out.stderr):
         if text.strip():
             print(text.rstrip())
@@ -60,7 +58,7 @@ def wt(plane: object, *args: str) -> int:
     return int(out.returncode)
 
 
-def plugin_tour(plane: object) -> bool:
+def plugin_tour(plane: ControlPlane) -> bool:
     step("kubectl wt: submit and wait (exits with the workflow's code), logs, describe, rerun")
     ok = (
         wt(plane, "submit", "-f", str(SAMPLES / "local-success.yaml"), "--name", "via-wt", "--wait")
@@ -72,17 +70,13 @@ def plugin_tour(plane: object) -> bool:
     return ok
 
 
-def batch_tour(plane: object) -> bool:
+def batch_tour(plane: ControlPlane) -> bool:
     step("A CloudBatch run (Google Cloud Batch is the stand-in here)")
-    print(
-        plane.kubectl(  # type: ignore[attr-defined]
-            "apply", "-n", NS, "-f", str(SAMPLES / "cloudbatch.yaml")
-        ).stdout.strip()
-    )
+    print(plane.kubectl("apply", "-n", NS, "-f", str(SAMPLES / "cloudbatch.yaml")).stdout.strip())
     ok = wt(plane, "wait", "sample-batch", "--timeout", "60s") == 0
     wt(plane, "describe", "sample-batch")
     wt(plane, "logs", "sample-batch")
-    print(plane.kubectl("get", "wfr", "-n", NS, "-o", "wide").stdout)  # type: ignore[attr-defined]
+    print(plane.kubectl("get", "wfr", "-n", NS, "-o", "wide").stdout)
     return ok
 
 
