@@ -27,10 +27,10 @@ from benchmarks.apiserver import delta, per_run_writes, write_requests
 from benchmarks.measure import cpu_ms_per_run, cpu_snapshot, watching
 from benchmarks.session import BenchSession
 from wt_envtest import Runs
-from wt_operator.api import FINALIZER, GROUP, Phase, Reason
+from wt_operator.api import FINALIZER, Phase, Reason
 from wt_operator.core.batch import job_status
-from wt_operator.core.status import Transition, now_iso, status_patch
-from wt_operator.shell.kube import RunRef
+from wt_operator.core.status import Transition, status_patch
+from wt_operator.shell.kube import RunRef, event_body
 from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 BATCH_SPEC: dict[str, Any] = {
@@ -86,22 +86,16 @@ async def burst_round(
 
 
 def _event(namespace: str, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``Submitted`` Event as the operator posts it (same fields, same size)."""
-    stamp = now_iso(dt.datetime.now(dt.UTC))
-    run = RunRef(namespace=namespace, name=meta["name"], uid=meta["uid"])
-    return {
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
-        "involvedObject": run.object_reference(),
-        "reason": Reason.SUBMITTED,
-        "message": "submitted Cloud Batch job",
-        "type": "Normal",
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-        "source": {"component": "wt-operator"},
-        "reportingComponent": f"{GROUP}/wt-operator",
-        "reportingInstance": "bench",
-    }
+    """The ``Submitted`` Event as the operator posts it (the same function builds it)."""
+    return event_body(
+        RunRef(namespace=namespace, name=meta["name"], uid=meta["uid"]),
+        reason=Reason.SUBMITTED,
+        message="submitted Cloud Batch job",
+        warning=False,
+        component="wt-operator",
+        instance="bench",
+        now=dt.datetime.now(dt.UTC),
+    )
 
 
 async def ceiling_round(

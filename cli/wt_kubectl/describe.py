@@ -44,6 +44,12 @@ def _event_time(event: Mapping[str, Any]) -> dt.datetime:
     return moment or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+def _event_order(event: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """Oldest first; Events within one second by their eventTime (microseconds)."""
+    precise = parse_time(event.get("eventTime"))
+    return _event_time(event), precise or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 def _event_age(event: Mapping[str, Any], now: dt.datetime) -> str:
     last = _event_time(event)
     age = human_duration((now - last).total_seconds())
@@ -70,7 +76,7 @@ def _events(events: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[str]:
         ["Type", "Reason", "Age", "From", "Message"],
         ["----", "------", "---", "----", "-------"],
     ]
-    for event in sorted(events, key=_event_time):
+    for event in sorted(events, key=_event_order):
         source = event.get("source") or {}
         rows.append(
             [

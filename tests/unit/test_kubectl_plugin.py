@@ -312,6 +312,18 @@ def test_describe_shows_why_when_and_the_events_in_order() -> None:
     assert events[3].split()[:3] == ["Warning", "Failed", "1m55s"]
 
 
+def test_describe_orders_events_of_one_second_by_their_event_time() -> None:
+    # A fast run's Running and Failed Events share their second-precision timestamps.
+    second = "2026-03-01T11:58:05Z"
+    events = [
+        {**EVENTS[0], "lastTimestamp": second, "eventTime": "2026-03-01T11:58:05.912000Z"},
+        {**EVENTS[1], "lastTimestamp": second, "eventTime": "2026-03-01T11:58:05.101000Z"},
+    ]
+    lines = render_describe(FAILED_RUN, events, NOW).splitlines()
+    rows = lines[lines.index("Events:") + 3 :]
+    assert [row.split()[1] for row in rows] == ["Running", "Failed"]
+
+
 def test_describe_prefers_the_operators_duration_and_shows_the_batch_job() -> None:
     run = {
         "metadata": {"name": "b", "namespace": "n"},

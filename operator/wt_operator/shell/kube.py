@@ -51,6 +51,7 @@ __all__ = [
     "LogRecord",
     "RunRef",
     "bounded_kopf_session",
+    "event_body",
 ]
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,38 @@ def _transient(exc: BaseException) -> str | None:
     return None
 
 
+def event_body(
+    ref: RunRef,
+    *,
+    reason: str,
+    message: str,
+    warning: bool,
+    component: str,
+    instance: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The core/v1 Event the operator posts about ``ref``."""
+    stamp = now_iso(now)
+    return {
+        "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+        "involvedObject": ref.object_reference(),
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        # Two Events of a fast run share a second; eventTime (microseconds) keeps their
+        # order (kubectl wt describe sorts by it). The legacy timestamps stay for
+        # `kubectl get events --sort-by=.lastTimestamp` and older tools.
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "action": "Reconcile",
+        "source": {"component": component},
+        "reportingComponent": f"{GROUP}/{component}",
+        "reportingInstance": instance,
+    }
+
+
 class KubeClient:
     """:class:`Kube` over HTTP with the operator's credentials and retry policy."""
 
@@ -262,20 +295,15 @@ class KubeClient:
             ) from None
 
     async def post_event(self, ref: RunRef, *, reason: str, message: str, warning: bool) -> None:
-        stamp = now_iso(dt.datetime.now(dt.UTC))
-        body = {
-            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
-            "involvedObject": ref.object_reference(),
-            "reason": reason,
-            "message": message[:1024],
-            "type": "Warning" if warning else "Normal",
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "source": {"component": self.component},
-            "reportingComponent": f"{GROUP}/{self.component}",
-            "reportingInstance": self.instance,
-        }
+        body = event_body(
+            ref,
+            reason=reason,
+            message=message,
+            warning=warning,
+            component=self.component,
+            instance=self.instance,
+            now=dt.datetime.now(dt.UTC),
+        )
         try:
             await self._call(
                 f"posting event on {ref}",
