@@ -130,12 +130,13 @@ def image_id(ref: str) -> str | None:
     return str(info["FromImageID"]) if info else None
 
 
-def label(ref: str, key: str) -> str | None:
+def current(ref: str, wanted: str) -> str | None:
+    """The id of image ``ref`` when it was built from the inputs ``wanted``, else None."""
     info = inspect(ref)
     if info is None:
         return None
     labels = info["OCIv1"].get("config", {}).get("Labels") or {}
-    return labels.get(key)
+    return str(info["FromImageID"]) if labels.get(INPUTS_LABEL) == wanted else None
 
 
 def digest(*parts: str | bytes) -> str:
@@ -168,9 +169,10 @@ def require_tools(*tools: str) -> None:
 def ensure_base(*, rebuild: bool = False) -> str:
     """``localhost/wt-base:bookworm``, built with mmdebstrap unless up to date; its id."""
     wanted = digest(*BASE_RECIPE)
-    if not rebuild and label(BASE_IMAGE, INPUTS_LABEL) == wanted:
+    existing = None if rebuild else current(BASE_IMAGE, wanted)
+    if existing is not None:
         log(f"{BASE_IMAGE} up to date")
-        return image_id(BASE_IMAGE) or ""
+        return existing
     require_tools("mmdebstrap")
     log(f"building {BASE_IMAGE} with mmdebstrap (about 2 minutes, once)")
     started = time.monotonic()
@@ -215,7 +217,7 @@ def ensure_pixi_standin() -> str:
     text = _pixi_standin_text()
     wanted = digest(text)
     ref = f"{PIXI_STANDIN_IMAGE}:{wanted[7:19]}"
-    if label(ref, INPUTS_LABEL) == wanted:
+    if current(ref, wanted) is not None:
         return ref
     with tempfile.TemporaryDirectory(prefix="wt-pixi-") as tmp:
         script = Path(tmp) / "pixi"
@@ -371,7 +373,8 @@ def ensure_image(
     """
     require_tools("buildah")
     cache = cache_dir()
-    ref = tag or f"{IMAGE}:{version()}"
+    release = version()
+    ref = tag or f"{IMAGE}:{release}"
     with exclusive(cache):
         local = base_image is None and pixi_image is None
         base = base_image or BASE_IMAGE
@@ -384,12 +387,13 @@ def ensure_image(
             Path(__file__).read_bytes(),
             base_id,
             pixi_id,
-            version(),
+            release,
             source_digest(),
         )
-        if label(ref, INPUTS_LABEL) == wanted:
+        existing = current(ref, wanted)
+        if existing is not None:
             log(f"{ref} up to date")
-            return Built(ref, image_id(ref) or "")
+            return Built(ref, existing)
         started = time.monotonic()
         context = cache / "context"
         fill_context(context, default_arch())
@@ -406,7 +410,7 @@ def ensure_image(
             "--build-arg",
             f"PIXI_IMAGE={pixi}",
             "--build-arg",
-            f"VERSION={version()}",
+            f"VERSION={release}",
             "--label",
             f"{INPUTS_LABEL}={wanted}",
             "--tag",
