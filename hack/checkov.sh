@@ -15,11 +15,9 @@ set -euo pipefail
 
 CHECKOV_VERSION=3.3.30
 
-log() { printf 'checkov: %s\n' "$*" >&2; }
-die() {
-	printf 'checkov: error: %s\n' "$*" >&2
-	exit 1
-}
+TOOL=checkov
+# shellcheck source=hack/lib/tool-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tool-cache.sh"
 
 if [[ -n ${WT_CHECKOV:-} ]]; then
 	[[ -x $WT_CHECKOV ]] || die "WT_CHECKOV=$WT_CHECKOV is not an executable file"
@@ -27,7 +25,7 @@ if [[ -n ${WT_CHECKOV:-} ]]; then
 	exit 0
 fi
 
-root="${WT_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wt-envtest}"
+root="$(cache_root)"
 dir="$root/checkov-$CHECKOV_VERSION"
 bin="$dir/venv/bin/checkov"
 
@@ -41,13 +39,7 @@ mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 bin="$dir/venv/bin/checkov"
 
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$dir/.lock"
-	if ! flock -n 9; then
-		log "another checkov.sh is installing into $dir; waiting for it"
-		flock 9
-	fi
-fi
+lock_cache "$dir"
 
 if [[ ! -f $dir/.installed ]]; then
 	log "installing checkov $CHECKOV_VERSION into $dir/venv (first run only)"

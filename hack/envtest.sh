@@ -28,11 +28,9 @@ TOOLS=(etcd kube-apiserver kubectl helm)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-log() { printf 'envtest: %s\n' "$*" >&2; }
-die() {
-	printf 'envtest: error: %s\n' "$*" >&2
-	exit 1
-}
+TOOL=envtest
+# shellcheck source=hack/lib/tool-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tool-cache.sh"
 
 # missing DIR: print the tools absent (or not executable) in DIR, space-separated.
 missing() {
@@ -52,7 +50,7 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
 	log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks: $absent; using the build cache instead"
 fi
 
-root="${WT_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wt-envtest}"
+root="$(cache_root)"
 dir="$root/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
 
 # Warm path: nothing but stat calls.
@@ -64,16 +62,7 @@ fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 
-# One builder at a time; a second invocation waits, then finds the binaries built.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$dir/.lock"
-	if ! flock -n 9; then
-		log "another envtest.sh is building into $dir; waiting for it"
-		flock 9
-	fi
-else
-	log "flock not found: no build lock (concurrent runs may build twice, safely)"
-fi
+lock_cache "$dir"
 
 absent="$(missing "$dir")"
 if [[ -n $absent ]]; then

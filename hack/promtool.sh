@@ -19,11 +19,9 @@ set -euo pipefail
 # Prometheus' Go module tags v0.3XX.Y are its releases 3.XX.Y.
 PROMETHEUS_MODULE_VERSION=v0.316.0
 
-log() { printf 'promtool: %s\n' "$*" >&2; }
-die() {
-	printf 'promtool: error: %s\n' "$*" >&2
-	exit 1
-}
+TOOL=promtool
+# shellcheck source=hack/lib/tool-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tool-cache.sh"
 
 if [[ -n ${WT_PROMTOOL:-} ]]; then
 	[[ -x $WT_PROMTOOL ]] || die "WT_PROMTOOL=$WT_PROMTOOL is not an executable file"
@@ -31,7 +29,7 @@ if [[ -n ${WT_PROMTOOL:-} ]]; then
 	exit 0
 fi
 
-root="${WT_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wt-envtest}"
+root="$(cache_root)"
 dir="$root/promtool-$PROMETHEUS_MODULE_VERSION"
 bin="$dir/promtool"
 
@@ -45,14 +43,7 @@ mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 bin="$dir/promtool"
 
-# One builder at a time; a second invocation waits, then finds the binary built.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$dir/.lock"
-	if ! flock -n 9; then
-		log "another promtool.sh is building into $dir; waiting for it"
-		flock 9
-	fi
-fi
+lock_cache "$dir"
 
 if [[ ! -x $bin ]]; then
 	command -v go >/dev/null 2>&1 ||
