@@ -359,7 +359,7 @@ STATUS = obj(
         ),
         "startTime": s("When the operator started handling the run.", format="date-time"),
         "completionTime": s("When the run reached a terminal phase.", format="date-time"),
-        "duration": s("completionTime - startTime of a finished run, e.g. 1m23s."),
+        "duration": s("completionTime - startTime, printed as kubectl prints a Job's (3m7s)."),
         "exitCode": i("Exit code of the local workflow process (128+N for signal N)."),
         "result": s(
             "Short outcome for kubectl get: the exit code (Local) or the Batch job id (CloudBatch)."

@@ -23,6 +23,7 @@ from wt_operator.api import (
     KIND,
     TERMINAL_PHASES,
     Phase,
+    human_duration,
 )
 
 __all__ = [
@@ -70,21 +71,6 @@ def parse_duration(text: str) -> float:
     if seconds < 0 or seconds != seconds:  # negative or NaN
         raise UsageError(f'invalid duration "{text}": it must not be negative')
     return seconds
-
-
-def human_duration(seconds: float) -> str:
-    """A duration as kubectl prints ages: ``45s``, ``3m12s``, ``2h5m``, ``3d4h``."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -41,6 +41,7 @@ __all__ = [
     "Reason",
     "RunSpec",
     "RunStatus",
+    "human_duration",
     "log_configmap_name",
 ]
 
@@ -88,6 +89,42 @@ ANNOTATION_LOG_BYTES = "wt.dev/log-bytes"
 """How many bytes of output the workflow wrote in all (more than stored when truncated)."""
 ANNOTATION_LOG_TRUNCATED = "wt.dev/log-truncated"
 """``"true"`` when the middle of the output was cut to respect the size limit."""
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as kubectl prints a Job's DURATION and any object's AGE.
+
+    ``status.duration`` and the plugin's ages use it so a run reads like a Job
+    beside it: about two significant figures — ``95s``, ``3m7s``, ``45m``, ``2h5m``,
+    ``20h``, ``3d4h``, ``12d``, ``2y40d``.
+    """
+    total = int(seconds)
+    if total < -1:
+        return "<invalid>"  # a clock skew kubectl would not hide either
+    if total < 120:
+        return f"{max(0, total)}s"
+    minutes = total // 60
+    if minutes < 10:
+        return _two_units(minutes, "m", total % 60, "s")
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return _two_units(hours, "h", minutes % 60, "m")
+    if hours < 48:
+        return f"{hours}h"
+    days = hours // 24
+    if days < 8:
+        return _two_units(days, "d", hours % 24, "h")
+    if days < 365 * 2:
+        return f"{days}d"
+    if days < 365 * 8:
+        return _two_units(days // 365, "y", days % 365, "d")
+    return f"{days // 365}y"
+
+
+def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
 
 
 def log_configmap_name(uid: str) -> str:

@@ -10,6 +10,7 @@ workflow processes — is real.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import pty
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.conftest import batch_spec, local_spec
+from wt_operator.api import human_duration
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -208,6 +210,37 @@ async def test_describe_shows_reason_message_timings_and_events(
     events = lines[lines.index("Events:") + 3 :]
     assert [e.split()[1] for e in events][:2] == ["Running", "Failed"]  # oldest first
     assert all("wt-operator" in e for e in events)
+
+
+async def test_durations_read_as_kubectl_prints_them(
+    control_plane: Any, namespace: str, runs: Any
+) -> None:
+    # status.duration and the plugin's ages are meant to read like a Job's DURATION and
+    # kubectl's ages; the API server's own table printer (LAST SEEN) is the reference.
+    ages = [0, 45, 119, 125, 187, 599, 601, 2700, 10799, 10860, 7 * 3600 + 300, 30 * 3600]
+    ages += [2 * 86400 + 7200, 7 * 86400, 9 * 86400, 800 * 86400, 3 * 365 * 86400 + 9 * 86400]
+    now = dt.datetime.now(dt.UTC)
+    for i, age in enumerate(ages):
+        regarding = {"kind": "WorkflowRun", "name": f"age-{i}", "namespace": namespace}
+        stamp = (now - dt.timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await runs.core.create_namespaced_event(
+            namespace,
+            {
+                "metadata": {"name": f"age-{i}"},
+                "involvedObject": regarding,
+                "reason": "Age",
+                "message": str(age),
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+            },
+        )
+    table = control_plane.kubectl("get", "events", "-n", namespace, "--no-headers").stdout
+    printed = {line.split()[-1]: line.split()[0] for line in table.splitlines()}
+    for age in ages:
+        # The printer ran a moment after the events were made: allow it a few seconds.
+        ours = {human_duration(age + late) for late in range(4)}
+        assert printed[str(age)] in ours, (age, printed[str(age)], ours)
 
 
 async def test_logs_return_a_local_runs_full_output_after_it_finished(

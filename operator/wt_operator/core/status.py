@@ -22,11 +22,11 @@ from wt_operator.api import (
     Phase,
     Reason,
     RunStatus,
+    human_duration,
 )
 
 __all__ = [
     "Transition",
-    "format_duration",
     "is_active",
     "log_tail",
     "now_iso",
@@ -93,20 +93,6 @@ def remaining(status: Mapping[str, Any], deadline_seconds: int | None, now: floa
         return None
     start = parse_time(status.get("startTime")) or now
     return max(0.0, start + deadline_seconds - now)
-
-
-def format_duration(seconds: float) -> str:
-    """``42s``, ``3m07s``, ``2h05m``: what kubectl prints for ages."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours >= 24:
-        return f"{hours // 24}d{hours % 24}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def is_active(status: Mapping[str, Any] | None) -> bool:
@@ -200,7 +186,7 @@ def status_patch(
     if terminal:
         patch["completionTime"] = stamp
         started = parse_time(start)
-        patch["duration"] = format_duration(now.timestamp() - started if started else 0)
+        patch["duration"] = human_duration(now.timestamp() - started if started else 0)
     if t.exit_code is not None:
         patch["exitCode"] = t.exit_code
     if t.result is not None:
