@@ -93,6 +93,13 @@ def api_error(
                 "WorkflowRun CRD (crds/ or the wt-operator chart) or pick the right --context",
                 status=status,
             )
+        if details.get("kind") == "namespaces":
+            # Creating in (or reading from) a namespace that does not exist.
+            return ApiError(
+                f'namespace "{details.get("name") or namespace}" not found (list namespaces '
+                "with: kubectl get namespaces; pick another with -n)",
+                status=status,
+            )
         if resource.startswith("workflowruns"):
             return ApiError(
                 f'workflowrun "{name}" not found {where} (list runs with: '

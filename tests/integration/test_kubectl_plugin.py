@@ -541,6 +541,8 @@ async def test_errors_are_one_line_that_says_what_to_do(
     missing = tmp_path / "missing.yaml"
     not_yaml = tmp_path / "broken.yaml"
     not_yaml.write_text("kind: [WorkflowRun\n")
+    run = tmp_path / "run.yaml"
+    run.write_text(manifest("r", local_spec({})))
     no_config = plugin_env(control_plane, KUBECONFIG=str(tmp_path / "none"), HOME=str(tmp_path))
     cases: list[tuple[list[str], dict[str, str] | None, str]] = [
         (
@@ -548,6 +550,11 @@ async def test_errors_are_one_line_that_says_what_to_do(
             None,
             f'workflowrun "nope" not found in namespace "{namespace}" (list runs with: '
             f"kubectl get wfr -n {namespace}",
+        ),
+        (
+            ["submit", "-f", str(run), "-n", "no-such-team"],
+            None,
+            'namespace "no-such-team" not found (list namespaces with: kubectl get namespaces',
         ),
         (["wait", "x"], no_config, "no kubeconfig found"),
         (["logs", "x", "--context", "nope"], None, 'cannot use context "nope"'),
