@@ -149,14 +149,15 @@ class OperatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read and validate all settings; a bad value fails start-up with its variable named."""
         e = os.environ if env is None else env
-        raw_launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "").strip() or "prefix"
+        d = cls(workspace=Path())  # the defaults are the fields' own, stated once above
+        raw_launcher = e.get("WT_OPERATOR_LOCAL_LAUNCHER", "").strip() or d.local_launcher
         if raw_launcher not in ("pixi", "prefix"):
             raise ConfigError(
                 f"WT_OPERATOR_LOCAL_LAUNCHER={raw_launcher!r}: use 'prefix' or 'pixi'"
             )
         launcher: Literal["pixi", "prefix"] = "pixi" if raw_launcher == "pixi" else "prefix"
         ttl_key = "WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED"
-        log_max = _number(e, "WT_OPERATOR_LOG_MAX_BYTES", 512 * 1024, int, 0)
+        log_max = _number(e, "WT_OPERATOR_LOG_MAX_BYTES", d.log_max_bytes, int, 0)
         if log_max > 900 * 1024:
             raise ConfigError(
                 f"WT_OPERATOR_LOG_MAX_BYTES={log_max}: at most 921600 (a ConfigMap must stay "
@@ -164,13 +165,17 @@ class OperatorConfig:
             )
         return cls(
             workspace=Path(e.get(CWD_ENV_VAR) or os.getcwd()),
-            local_enabled=_bool(e, "WT_OPERATOR_LOCAL_ENABLED", True),
+            local_enabled=_bool(e, "WT_OPERATOR_LOCAL_ENABLED", d.local_enabled),
             local_launcher=launcher,
             max_concurrent_local_runs=_number(
-                e, "WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS", 4, int, 1
+                e, "WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS", d.max_concurrent_local_runs, int, 1
             ),
-            kill_grace_seconds=_number(e, "WT_OPERATOR_KILL_GRACE_SECONDS", 10.0, float, 0.0),
-            batch_poll_interval=_number(e, "WT_OPERATOR_BATCH_POLL_INTERVAL", 30.0, float, 0.05),
+            kill_grace_seconds=_number(
+                e, "WT_OPERATOR_KILL_GRACE_SECONDS", d.kill_grace_seconds, float, 0.0
+            ),
+            batch_poll_interval=_number(
+                e, "WT_OPERATOR_BATCH_POLL_INTERVAL", d.batch_poll_interval, float, 0.05
+            ),
             batch_defaults=BatchDefaults(
                 project=_opt(e, GOOGLE_CLOUD_PROJECT_ENV_VAR),
                 region=_opt(e, CLOUD_RUN_REGION_ENV_VAR) or DEFAULT_REGION,
@@ -186,13 +191,17 @@ class OperatorConfig:
             ),
             batch_emulator_host=_opt(e, BATCH_EMULATOR_HOST_ENV_VAR),
             results_env_var=_opt(e, RESULTS_ENV_VAR_SETTING) or DEFAULT_RESULTS_ENV_VAR,
-            log_tail_lines=_number(e, "WT_OPERATOR_LOG_TAIL_LINES", 20, int, 0),
+            log_tail_lines=_number(e, "WT_OPERATOR_LOG_TAIL_LINES", d.log_tail_lines, int, 0),
             log_max_bytes=log_max,
-            log_flush_seconds=_number(e, "WT_OPERATOR_LOG_FLUSH_SECONDS", 5.0, float, 0.1),
+            log_flush_seconds=_number(
+                e, "WT_OPERATOR_LOG_FLUSH_SECONDS", d.log_flush_seconds, float, 0.1
+            ),
             ttl_seconds_after_finished=(
                 _number(e, ttl_key, 0, int, 0) if _opt(e, ttl_key) is not None else None
             ),
-            metrics_port=_number(e, "WT_OPERATOR_METRICS_PORT", 9090, int, 0),
-            health_port=_number(e, "WT_OPERATOR_HEALTH_PORT", 8080, int, 0),
-            retry_backoff_max=_number(e, "WT_OPERATOR_RETRY_BACKOFF_MAX", 60.0, float, 0.1),
+            metrics_port=_number(e, "WT_OPERATOR_METRICS_PORT", d.metrics_port, int, 0),
+            health_port=_number(e, "WT_OPERATOR_HEALTH_PORT", d.health_port, int, 0),
+            retry_backoff_max=_number(
+                e, "WT_OPERATOR_RETRY_BACKOFF_MAX", d.retry_backoff_max, float, 0.1
+            ),
         )
