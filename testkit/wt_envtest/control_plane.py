@@ -8,7 +8,7 @@ kubectl and helm (:mod:`.tools`), namespaces (:mod:`.namespaces`) and
 service-account kubeconfigs (:mod:`.credentials`).
 
 ``WT_TEST_KUBECONFIG=/path/to/kubeconfig`` makes :func:`start_control_plane` drive
-an existing cluster instead: no local processes, ``restart_apiserver`` skips, and
+an existing cluster instead: no local processes, ``restart_apiserver_async`` skips, and
 kubectl/helm are still taken from the envtest folder (so their versions stay
 pinned); namespaces are deleted and left to that cluster's namespace controller.
 """
@@ -185,19 +185,17 @@ class ControlPlane(RestClient):
 
     def _skip_if_external(self) -> None:
         if self.external:
-            pytest.skip("restart_apiserver needs the local control plane (WT_TEST_KUBECONFIG set)")
-
-    def restart_apiserver(self, timeout: float = 30.0) -> None:
-        """Stop kube-apiserver and start it again on the same port; etcd (and data) stay."""
-        self._skip_if_external()
-        began = time.monotonic()
-        if self._apiserver is not None:
-            kill_group(self._apiserver, grace=10.0)
-        self._start_apiserver(deadline=began + timeout)
-        self.startup_seconds = time.monotonic() - began
+            pytest.skip(
+                "restart_apiserver_async needs the local control plane (WT_TEST_KUBECONFIG set)"
+            )
 
     async def restart_apiserver_async(self, timeout: float = 30.0) -> None:
-        """:meth:`restart_apiserver` without blocking the event loop."""
+        """Stop kube-apiserver and start it again on the same port; etcd (and data) stay.
+
+        Async only: from a worker thread the new process would be started without the
+        die-with-parent guard (set only from the main thread) and could outlive a crashed
+        test run.
+        """
         self._skip_if_external()
         began = time.monotonic()
         proc = self._apiserver

@@ -109,7 +109,7 @@ async def test_api_server_restart_mid_run_every_run_finishes(
     for name in cloud:
         await runs.create(name, batch_spec())
     await asyncio.sleep(1.5)
-    await asyncio.to_thread(control_plane.restart_apiserver)
+    await control_plane.restart_apiserver_async()
     objs = await settle(runs, local + cloud, timeout=120)
     account(tally, local + cloud, objs)
     tally.duplicated += sum(1 for n in batch_server.create_counts().values() if n > 1)
