@@ -23,6 +23,7 @@ from wt_testkit.workflows import (
     process_is_alive,
     read_echo_file,
     wait_for_path,
+    wait_process_gone,
     workflow_config,
     write_pixi_standin,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "process_is_alive",
     "read_echo_file",
     "wait_for_path",
+    "wait_process_gone",
     "workflow_config",
     "write_pixi_standin",
 ]

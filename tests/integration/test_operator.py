@@ -19,7 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.integration.conftest import batch_spec, create_tree, local_spec, wait_file
 from wt_envtest.processes import tcp_connections_to
 from wt_envtest.runs import Runs, condition
-from wt_testkit.workflows import process_is_alive
+from wt_testkit.workflows import process_is_alive, wait_process_gone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -99,10 +99,7 @@ async def test_deadline_kills_the_whole_process_tree(
     obj = await runs.wait_for("slow", ["Failed"], timeout=30)
     assert condition(obj, "Succeeded")["reason"] == "DeadlineExceeded"
     assert "activeDeadlineSeconds=3" in obj["status"]["message"]
-    for _ in range(50):
-        if not process_is_alive(grandchild):
-            break
-        await asyncio.sleep(0.1)
+    await wait_process_gone(grandchild)
     assert not process_is_alive(grandchild)
 
 

@@ -24,7 +24,7 @@ from tests.integration.conftest import batch_spec, local_spec, wait_file
 from wt_envtest.operator_process import OperatorProcess
 from wt_envtest.runs import Runs, condition
 from wt_invokers.cloud_batch import job_id
-from wt_testkit.workflows import process_is_alive
+from wt_testkit.workflows import process_is_alive, wait_process_gone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -273,10 +273,7 @@ async def test_a_finished_run_leaves_no_process_behind(
     )
     await runs.wait_for("tidy", ["Succeeded"], timeout=30)
     child = int(await wait_file(pidfile))
-    for _ in range(50):
-        if not process_is_alive(child):
-            break
-        await asyncio.sleep(0.1)
+    await wait_process_gone(child)
     assert not process_is_alive(child)
 
 

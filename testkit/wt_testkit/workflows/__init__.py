@@ -67,6 +67,7 @@ from wt_testkit.workflows.sample import (
     process_is_alive,
     read_echo_file,
     wait_for_path,
+    wait_process_gone,
     workflow_config,
 )
 from wt_testkit.workflows.workspace import (
@@ -93,6 +94,7 @@ __all__ = [
     "process_is_alive",
     "read_echo_file",
     "wait_for_path",
+    "wait_process_gone",
     "workflow_config",
     "workflow_executable",
     "write_pixi_standin",

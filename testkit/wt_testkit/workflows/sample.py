@@ -23,6 +23,7 @@ __all__ = [
     "process_is_alive",
     "read_echo_file",
     "wait_for_path",
+    "wait_process_gone",
     "workflow_config",
 ]
 
@@ -116,6 +117,16 @@ def read_echo_file(path: str | os.PathLike[str]) -> WorkflowEcho:
         lithops_config_text=lithops.read_text() if lithops.exists() else None,
         lithops_mode=fields.get("lithops_mode"),
     )
+
+
+async def wait_process_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait (polling, without blocking the loop) until ``pid`` is gone or ``timeout`` passes;
+    the caller asserts what it expects (a kill is asynchronous to whoever asked for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_is_alive(pid):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def wait_for_path(path: str | os.PathLike[str], timeout: float = 10.0) -> Path:
