@@ -23,7 +23,7 @@ from wt_invokers import (
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import GITOPS_MARKERS, Phase, Reason
 from wt_operator.config import ConfigError, OperatorConfig
-from wt_operator.core import batch
+from wt_operator.core import batch, local
 from wt_operator.core.errors import (
     InvalidSpecError,
     Terminal,
@@ -373,3 +373,26 @@ def test_committed_crd_matches_its_generator() -> None:
         [sys.executable, str(ROOT / "hack" / "gen_crd.py"), "--check"], check=False
     )
     assert proc.returncode == 0, "crds/ is stale: run `make crds`"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "recorded"),
+    [
+        (3, "the workflow exited with 3", 3),
+        (-15, "the workflow was killed by signal 15 (SIGTERM)", 143),
+        (-9, "the workflow was killed by signal 9 (SIGKILL)", 137),
+    ],
+)
+def test_a_signal_killed_workflow_says_so_and_records_128_plus_n(
+    code: int, message: str, recorded: int
+) -> None:
+    # The library returns -N for death by signal N (upstream's convention); status.exitCode
+    # stays a shell's 128+N, never negative, and the message names the signal.
+    req = parse_spec(LOCAL, uid="u-1")
+    t = local.outcome(local.Exited(code), req, tail="")
+    assert (t.phase, t.message, t.exit_code, t.result) == (
+        Phase.FAILED,
+        message,
+        recorded,
+        str(recorded),
+    )

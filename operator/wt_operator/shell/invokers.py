@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from wt_invokers import CloudBatchInvoker, LocalSubprocessInvoker
 from wt_invokers import _process as processes
+from wt_invokers.abstract import as_matchspec
 from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
 from wt_invokers.invocation import Invocation
 from wt_invokers.local import LineCallback, kill_stale_processes
@@ -110,7 +111,7 @@ class Invokers:
     def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
         cfg = self.config
         return LocalSubprocessInvoker(
-            req.workflow,
+            as_matchspec(req.workflow),
             cwd=cfg.workspace,
             environment=req.environment,
             launcher=cfg.local_launcher,
@@ -134,6 +135,9 @@ class Invokers:
             environment=req.environment,
             results_env_var=self.config.results_env_var,
             retry=self.retry,
+            # The library forwards its caller's WT_* variables (upstream's default); the
+            # operator's own settings must never reach a run author's job.
+            forward_wt_env=False,
         )
 
     async def kill_stale(self, marker: str) -> int:
