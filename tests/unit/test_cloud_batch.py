@@ -546,14 +546,15 @@ async def test_the_callers_wt_variables_are_forwarded_by_default_under_explicit_
     monkeypatch.setenv("WT_FEATURE_FLAG", "on")
     monkeypatch.setenv("WT_RESULTS", "gs://caller/own/")
     monkeypatch.setenv("NOT_WT_SECRET", "stays-here")
+    monkeypatch.setenv("WT_ONLY_INHERITED", "x")
     inv = make()
     await submit(inv, extra_env={"WT_FEATURE_FLAG": "off-for-this-run"})
     env = dict(server.jobs[inv.job_name or ""].task_groups[0].task_spec.environment.variables)
+    assert env.get("WT_ONLY_INHERITED") == "x"
     assert env["WT_FEATURE_FLAG"] == "off-for-this-run"
     assert env["WT_RESULTS"] == "gs://wt/results/run-1/"
     assert "NOT_WT_SECRET" not in env
 
-    monkeypatch.setenv("WT_ONLY_INHERITED", "x")
     inv = make(forward_wt_env=False)
     await submit(inv, run_id="run-2")
     env = dict(server.jobs[inv.job_name or ""].task_groups[0].task_spec.environment.variables)
@@ -571,3 +572,39 @@ async def test_validation_reports_the_image_then_the_run_id_before_the_project(
         await inv.run("  ", "a: 1", "gs://b/r/", "local", True, docker_image_uri=IMAGE)
     with pytest.raises(ValueError, match="GOOGLE_CLOUD_PROJECT"):
         await inv.run("r", "a: 1", "gs://b/r/", "local", True, docker_image_uri=IMAGE)
+
+
+async def test_the_operators_batch_invoker_forwards_none_of_its_own_wt_variables(
+    server: InProcessBatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The library forwards WT_* by default (upstream); the operator opts out, or its own
+    # settings would reach every run author's job.
+    from wt_invokers.cloud_batch import BatchJobOptions
+    from wt_invokers.invocation import Invocation
+    from wt_operator.config import OperatorConfig
+    from wt_operator.core.spec import parse_spec
+    from wt_operator.metrics import Metrics
+    from wt_operator.shell.invokers import Invokers
+
+    monkeypatch.setenv("WT_OPERATOR_PRIVATE_SETTING", "operator-only")
+    config = OperatorConfig.from_env(
+        {"GOOGLE_CLOUD_PROJECT": "wt-test", "BATCH_EMULATOR_HOST": server.address}
+    )
+    invokers = Invokers(config, metrics=Metrics())
+    spec = {
+        "workflow": SAMPLE_WORKFLOW,
+        "invoker": "CloudBatch",
+        "resultsUrl": "gs://b/r/",
+        "cloudBatch": {"image": IMAGE},
+    }
+    inv = invokers.batch(parse_spec(spec, uid="u-1"))
+    try:
+        info = await inv.submit(
+            Invocation("run-1", "a: 1", "gs://b/r/", "local", True, extra_env={"WT_MINE": "1"}),
+            BatchJobOptions(docker_image_uri=IMAGE),
+        )
+    finally:
+        await invokers.close()
+    env = dict(server.jobs[info.name].task_groups[0].task_spec.environment.variables)
+    assert env["WT_MINE"] == "1"
+    assert "WT_OPERATOR_PRIVATE_SETTING" not in env

@@ -573,3 +573,26 @@ async def test_cancelling_check_output_kills_the_command_and_its_children(
         await task
     assert not process_is_alive(workflow)
     assert not process_is_alive(grandchild)
+
+
+async def test_start_with_a_typed_invocation_goes_through_the_same_lifecycle(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # The operator's path: start(Invocation) must be wait()-able exactly like run().
+    from wt_invokers.invocation import Invocation
+
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    echo = tmp_path / "echo"
+    invocation = Invocation(
+        "typed-1",
+        workflow_config(echo_file=echo, exit_code=6),
+        results_url(tmp_path),
+        "local",
+        False,
+        run_uid="uid-typed",
+    )
+    await inv.start(invocation)
+    assert inv.is_running and inv.run_args["run_uid"] == "uid-typed"
+    assert await inv.wait(timeout=20) == 6
+    assert not inv.is_running
+    assert read_echo_file(echo).env["WT_INVOKERS__PROCESS_MARKER"] == "uid-typed"
