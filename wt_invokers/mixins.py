@@ -126,7 +126,12 @@ class PixiUnpackMixin:
     ) -> _pixi_pack.UnpackedEnvironment:
         work = Path(self.work_dir)
         await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
-        tar_path = work / "environment.tar"
+        # A name of its own: runs sharing a work_dir (the operator's) download side by side.
+        fd, name = await asyncio.to_thread(
+            tempfile.mkstemp, prefix="environment-", suffix=".tar", dir=work
+        )
+        os.close(fd)
+        tar_path = Path(name)
         settings = _settings(self)
         await _transfer.download(url, tar_path, policy=settings.policy, timeout=settings.timeout)
         try:

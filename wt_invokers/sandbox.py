@@ -23,13 +23,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wt_invokers._pixi_pack import validate_digest
 from wt_invokers.abstract import AbstractInvoker, as_matchspec
-from wt_invokers.exceptions import InvocationStateError, InvokerError
+from wt_invokers.exceptions import (
+    InvocationStateError,
+    InvokerConfigurationError,
+    InvokerError,
+)
 from wt_invokers.invocation import Invocation, warn_unknown_options
 from wt_invokers.local import LocalSubprocessInvoker
 from wt_invokers.mixins import PixiUnpackMixin, TransferSettings, UploadResultsArchiveMixin
 
-__all__ = ["WORK_DIR_ENV_VAR", "SandboxInvoker", "main"]
+__all__ = ["WORK_DIR_ENV_VAR", "LocalArchiveInvoker", "SandboxInvoker", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +157,87 @@ class SandboxInvoker(PixiUnpackMixin, UploadResultsArchiveMixin, AbstractInvoker
             "SandboxInvoker does not support check_output; the workflow's environment "
             "exists only inside a run"
         )
+
+
+@dataclasses.dataclass(eq=False)
+class LocalArchiveInvoker(PixiUnpackMixin, LocalSubprocessInvoker):
+    """The local invoker, running the workflow from a digest-pinned pixi-pack archive.
+
+    Exists so a new workflow version needs neither a new image nor a pixi workspace:
+    ``run()``/``start()`` fetch ``environment_tar_url`` (verified against
+    ``environment_tar_digest``, required here), unpack it once per digest into
+    ``environment_cache_dir`` and start ``<prefix>/bin/<name>`` from it (``launcher``
+    is always ``"prefix"``). ``work_dir`` receives the downloads and is the working
+    directory of the run (``cwd``, when unset). Everything else is the local invoker's.
+    """
+
+    _: dataclasses.KW_ONLY
+    environment_tar_url: str = ""
+    """Where the archive is: ``file://``, ``http://`` or ``https://``."""
+    environment_tar_digest: str = ""
+    """``sha256:<64 hex>`` of the archive: anything else is refused before unpacking."""
+    work_dir: str = ""
+    """Downloads go here (default: ``cwd``, else the current directory)."""
+    environment_cache_dir: str | None = None
+    """Unpacked environments by digest; default ``$WT_INVOKERS__ENVIRONMENT_CACHE_DIR``,
+    else ``<work_dir>/environments``."""
+    transfer: TransferSettings = dataclasses.field(default_factory=TransferSettings.from_env)
+    """Retries and timeouts of the download."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.launcher = "prefix"
+        self.work_dir = self.work_dir or os.fspath(self.workdir)
+        if not self.environment_tar_url:
+            raise InvokerConfigurationError("environment_tar_url is required")
+        try:
+            self.environment_tar_digest = validate_digest(self.environment_tar_digest)
+        except ValueError as exc:
+            raise InvokerConfigurationError(str(exc)) from exc
+
+    @property
+    def prefix(self) -> Path:
+        unpacked = self.run_state.get("prefix")
+        return Path(unpacked) if unpacked else super().prefix
+
+    async def is_installed(self) -> bool:
+        """True: whether the archive holds the workflow is known once it is unpacked
+        (starting then raises InstallationError if it does not)."""
+        return True
+
+    async def run(
+        self,
+        workflow_run_id: str,
+        config_text: str,
+        results_url: str,
+        execution_mode: str,
+        mock_io: bool,
+        otel_exporter: str | None = None,
+        otel_console_exporter_dst: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        lithops_config_text: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``run()`` with this invoker's archive as ``environment_tar_url``/``_digest``."""
+        kwargs["environment_tar_url"] = self.environment_tar_url
+        kwargs["environment_tar_digest"] = self.environment_tar_digest
+        await super().run(
+            workflow_run_id,
+            config_text,
+            results_url,
+            execution_mode,
+            mock_io,
+            otel_exporter,
+            otel_console_exporter_dst,
+            extra_env,
+            lithops_config_text,
+            **kwargs,
+        )
+
+    async def _run(self, *args: Any, **kwargs: Any) -> None:
+        for name in _HOOK_OPTIONS:  # the mixin's, not the workflow's
+            kwargs.pop(name, None)
+        await super()._run(*args, **kwargs)
 
 
 # -- the console entry point ----------------------------------------------------------------

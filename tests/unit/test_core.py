@@ -396,3 +396,30 @@ def test_a_signal_killed_workflow_says_so_and_records_128_plus_n(
         recorded,
         str(recorded),
     )
+
+
+def test_an_environment_archive_is_parsed_for_local_runs_only_and_must_be_pinned() -> None:
+    digest = "sha256:" + "ab" * 32
+    archive = {"archiveUrl": "https://example.org/env.tar", "archiveDigest": digest}
+    req = parse_spec({**LOCAL, "environment": archive}, uid="u")
+    assert req.archive is not None
+    assert (req.archive.url, req.archive.digest) == ("https://example.org/env.tar", digest)
+    assert parse_spec(LOCAL, uid="u").archive is None
+    with pytest.raises(InvalidSpecError, match="only with invoker Local"):
+        parse_spec(
+            {
+                **LOCAL,
+                "invoker": "CloudBatch",
+                "cloudBatch": {"image": "i"},
+                "environment": archive,
+            },
+            uid="u",
+        )
+    for bad, fragment in [
+        ({**archive, "archiveDigest": "latest"}, "archiveDigest"),
+        ({**archive, "archiveDigest": digest.upper()}, "archiveDigest"),
+        ({"archiveUrl": "https://example.org/env.tar"}, "archiveDigest"),
+        ({**archive, "archiveUrl": "file:///etc/passwd"}, "archiveUrl"),
+    ]:
+        with pytest.raises(InvalidSpecError, match=fragment):
+            parse_spec({**LOCAL, "environment": bad}, uid="u")

@@ -355,3 +355,45 @@ def test_the_console_entry_point_runs_a_workflow_and_exits_with_its_code(
     assert both.returncode == 2 and "mutually exclusive" in both.stderr
     neither = sandbox_cli(*common, cwd=tmp_path)
     assert neither.returncode == 2 and "--results-upload-url is required" in neither.stderr
+
+
+# -- a Local run from an archive (what the operator's spec.environment uses) -------------
+
+
+async def test_a_local_run_from_a_pinned_archive_needs_no_workspace(
+    server: Server, archive: Path, tmp_path: Path
+) -> None:
+    from wt_invokers.invocation import Invocation
+    from wt_invokers.sandbox import LocalArchiveInvoker
+    from wt_testkit.workflows import read_echo_file
+
+    server.files["/env.tar"] = archive.read_bytes()
+    work = tmp_path / "no workspace here"
+    work.mkdir()
+
+    def make(digest: str) -> LocalArchiveInvoker:
+        return LocalArchiveInvoker(
+            SAMPLE_WORKFLOW,
+            cwd=work,
+            environment_tar_url=f"{server.url}/env.tar",
+            environment_tar_digest=digest,
+            environment_cache_dir=str(tmp_path / "cache"),
+            transfer=FAST,
+        )
+
+    inv = make(digest_of(archive))
+    echo = tmp_path / "echo"
+    config = workflow_config(echo_file=echo, exit_code=5)
+    await inv.start(Invocation("r-1", config, results_dir(tmp_path).as_uri(), "local", False))
+    assert await inv.wait(timeout=30) == 5
+    seen = read_echo_file(echo)
+    assert seen.cwd == str(work)
+    assert seen.argv[:2] == ["run", "--config-file"]  # no archive keywords reach the workflow
+    assert not list(work.glob("environment-*.tar"))  # the download is removed once unpacked
+
+    wrong = make("sha256:" + "1" * 64)
+    with pytest.raises(EnvironmentDigestError):
+        await wrong.start(Invocation("r-2", config, results_dir(tmp_path).as_uri(), "local", False))
+    assert not wrong.is_running
+    with pytest.raises(ValueError, match="sha256:<64 hex chars>"):
+        make("latest")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -21,6 +23,7 @@ from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_cl
 from wt_invokers.invocation import Invocation
 from wt_invokers.local import LineCallback, kill_stale_processes
 from wt_invokers.retry import RetryPolicy
+from wt_invokers.sandbox import LocalArchiveInvoker
 from wt_operator.config import OperatorConfig
 from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
@@ -110,6 +113,21 @@ class Invokers:
 
     def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
         cfg = self.config
+        if req.archive is not None:
+            # Downloads and unpacked environments (by digest) live beside the operator, not
+            # in the workspace (read-only in the image); WT_INVOKERS__ENVIRONMENT_CACHE_DIR
+            # moves the cache (the library reads it).
+            return LocalArchiveInvoker(
+                as_matchspec(req.workflow),
+                cfg.results_env_var,
+                cfg.workspace,
+                environment_tar_url=req.archive.url,
+                environment_tar_digest=req.archive.digest,
+                work_dir=os.path.join(tempfile.gettempdir(), "wt-operator-environments"),
+                line_callback=line_callback,
+                tail_lines=1,
+                kill_grace_seconds=cfg.kill_grace_seconds,
+            )
         return LocalSubprocessInvoker(
             as_matchspec(req.workflow),
             cwd=cfg.workspace,
