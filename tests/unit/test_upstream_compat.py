@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,63 @@ async def test_cloud_batch_is_available_constructible_and_not_waitable(
         await inv.install()
     with pytest.raises(ValueError, match="docker_image_uri is required"):
         await inv.run("r", "a: 1", "gs://b/r", "sequential", False)
+
+
+# -- mixins and the sandbox invoker (upstream v0.3) ---------------------------------------
+
+
+def test_pixi_unpack_error_carries_returncode_stdout_and_stderr() -> None:
+    from wt_invokers import InvokerError, PixiUnpackError
+
+    err = PixiUnpackError("pixi-unpack failed", returncode=2, stdout=b"", stderr=b"boom")
+    assert (err.returncode, err.stdout, err.stderr) == (2, b"", b"boom")
+    assert isinstance(err, InvokerError) and str(err) == "pixi-unpack failed"
+
+
+def sandbox_with(tmp_path: Path, **run_args: Any) -> Any:
+    from wt_invokers.sandbox import SandboxInvoker
+
+    inv = SandboxInvoker(matchspec=MatchSpec("my-wf>=1.0.0"), work_dir=str(tmp_path / "w"))
+    inv._run_args = dict(run_args)  # what run() would have recorded, as upstream's tests do
+    return inv
+
+
+async def test_sandbox_identity_matches_upstream(tmp_path: Path) -> None:
+    inv = sandbox_with(tmp_path)
+    assert inv.is_waitable is True and await inv.is_installed() is True
+    assert inv.work_dir == str(tmp_path / "w")
+    with pytest.raises(NotImplementedError):
+        await inv.install()
+    with pytest.raises(NotImplementedError, match="check_output"):
+        await inv.check_output(["--version"])
+
+
+async def test_the_unpack_hook_requires_a_supported_environment_url(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="environment_tar_url is required"):
+        await sandbox_with(tmp_path)._pre_run()
+    with pytest.raises(ValueError, match="Unsupported scheme"):
+        await sandbox_with(tmp_path, environment_tar_url="s3://bucket/env.tar")._pre_run()
+
+
+async def test_the_upload_hook_validates_as_upstream(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    with pytest.raises(ValueError, match="results_url is required"):
+        await sandbox_with(tmp_path, results_upload_url="file:///x")._post_run()
+    with pytest.raises(ValueError, match="results_upload_url is required"):
+        await sandbox_with(tmp_path, results_url=results.as_uri())._post_run()
+    with pytest.raises(ValueError, match="results_url must be a file:// URL"):
+        await sandbox_with(
+            tmp_path, results_url="gs://b/r", results_upload_url="file:///x"
+        )._post_run()
+    with pytest.raises(RuntimeError, match="Results directory does not exist"):
+        await sandbox_with(
+            tmp_path, results_url=results.as_uri(), results_upload_url="file:///x"
+        )._post_run()
+    results.mkdir()
+    (results / "result.json").write_text("{}")
+    dest = tmp_path / "up" / "results.tar.gz"
+    await sandbox_with(
+        tmp_path, results_url=results.as_uri(), results_upload_url=dest.as_uri()
+    )._post_run()
+    with tarfile.open(dest) as tar:
+        assert tar.getnames() == ["result.json"]
