@@ -83,6 +83,9 @@ class LocalSubprocessInvoker(AbstractInvoker):
         tail_lines: how many of the last output lines (both streams) ``output_tail`` keeps.
         kill_grace_seconds: between SIGTERM and SIGKILL when a run is timed out or
             cancelled, and for processes the workflow leaves behind when it exits.
+        base_env: the environment the workflow starts from (before activation and the
+            invocation's variables); default this process's own, as upstream. A caller
+            whose environment holds credentials (an operator) passes a minimal one.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         line_callback: LineCallback | None = None,
         tail_lines: int = 50,
         kill_grace_seconds: float = 10.0,
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(matchspec, results_env_var=results_env_var, environment=environment)
         if launcher not in ("pixi", "prefix"):
@@ -114,6 +118,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         self.line_callback = line_callback
         self.tail_lines = tail_lines
         self.kill_grace_seconds = kill_grace_seconds
+        self.base_env: Mapping[str, str] = os.environ if base_env is None else base_env
 
         self._proc: asyncio.subprocess.Process | None = None
         self._marker: str | None = None
@@ -210,7 +215,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
 
     async def _command_env(self) -> Mapping[str, str] | None:
         if self.launcher == "prefix":
-            return (await self._activated()).apply(os.environ)
+            return (await self._activated()).apply(self.base_env)
         return None
 
     async def run(
@@ -260,7 +265,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         if not self.cwd.is_dir():
             raise InvokerConfigurationError(f"working directory {self.cwd} does not exist")
         activated = await self._command_env()
-        base_env: Mapping[str, str] = os.environ if activated is None else activated
+        base_env: Mapping[str, str] = self.base_env if activated is None else activated
         if self.launcher == "prefix" and not self.executable.exists():
             raise InstallationError(
                 f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
