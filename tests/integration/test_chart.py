@@ -240,6 +240,20 @@ def test_batch_policy_refuses_runs_outside_the_lists_at_apply_time(
     assert elsewhere.returncode == 0, elsewhere.stderr
 
 
+def test_the_env_allow_list_refuses_other_names_at_apply_time(
+    control_plane: Any, namespace: str, install: Any
+) -> None:
+    install("operator.allowedEnv={APP_*,REGION}")
+    spec = local_spec(env=[{"name": "APP_MODE", "value": "x"}, {"name": "DEBUG", "value": "1"}])
+    err = _until_refused(control_plane, namespace, _run_manifest("debug", spec))
+    assert "spec.env name DEBUG is not allowed in this cluster" in err
+    assert "APP_*, REGION" in err
+    listed = local_spec(env=[{"name": "APP_MODE", "value": "x"}, {"name": "REGION", "value": "n"}])
+    for manifest in (_run_manifest("listed", listed), _run_manifest("none", local_spec())):
+        proc = _apply(control_plane, namespace, manifest)
+        assert proc.returncode == 0, proc.stderr
+
+
 GITOPS_MARKERS = [
     ("annotations", "argocd.argoproj.io/tracking-id", "app:wt.dev/WorkflowRun:ns/r"),
     ("labels", "app.kubernetes.io/instance", "workflows"),
