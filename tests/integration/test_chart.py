@@ -284,10 +284,18 @@ def test_gitops_guard_refuses_a_ttl_on_runs_a_gitops_tool_manages(
         assert proc.returncode != 0, key
         assert "managed by a GitOps tool" in proc.stderr, key
 
-    # Accepted: a managed run without a TTL, and a TTL on a run no tool manages.
+    # Accepted: a managed run without a TTL, a TTL on a run no tool manages, and a TTL on a
+    # run Helm installed (Helm sets app.kubernetes.io/instance too, and re-creates nothing).
+    helm_installed = _run_manifest(
+        "helm-ttl",
+        ttl,
+        labels={"app.kubernetes.io/instance": "workflows", "app.kubernetes.io/managed-by": "Helm"},
+        annotations={"meta.helm.sh/release-name": "workflows"},
+    )
     ok = [
         managed("argo-no-ttl", *GITOPS_MARKERS[1], local_spec()),
         _run_manifest("plain-ttl", ttl),
+        helm_installed,
     ]
     for manifest in ok:
         proc = _apply(control_plane, namespace, manifest)

@@ -710,7 +710,10 @@ def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> Non
     managed = policy["spec"]["variables"][0]["expression"]
     for _where, marker, _tool in GITOPS_MARKERS:  # the operator's list: both must agree
         assert f'"{marker}"' in managed
-    assert managed.count(".io/") == len(GITOPS_MARKERS)
+    # Each marker once, plus Argo CD's tracking label unless Helm installed the run.
+    assert managed.count(".io/") == len(GITOPS_MARKERS) + 1
+    assert '"app.kubernetes.io/instance" in object.metadata.labels' in managed
+    assert '"meta.helm.sh/release-name" in object.metadata.annotations))' in managed
     (validation,) = policy["spec"]["validations"]
     assert "ttlSecondsAfterFinished" in validation["expression"]
     assert "run again" in validation["message"]
