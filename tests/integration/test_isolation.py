@@ -183,6 +183,7 @@ async def test_a_config_that_does_not_parse_is_reported_without_its_text(
         "TMPDIR",
         "XDG_CONFIG_HOME",
         "ld_preload",
+        "tmpdir",  # an exact name, in another case
     ],
 )
 async def test_names_that_redirect_the_workflow_are_refused_at_apply(
