@@ -254,6 +254,18 @@ def test_the_env_allow_list_refuses_other_names_at_apply_time(
         assert proc.returncode == 0, proc.stderr
 
 
+def test_the_results_bucket_list_refuses_other_buckets_at_apply_time(
+    control_plane: Any, namespace: str, install: Any
+) -> None:
+    install("batch.allowedResultsBuckets={acme-*}")
+    exfil = _run_manifest("exfil", local_spec(resultsUrl="gs://attacker/loot/"))
+    err = _until_refused(control_plane, namespace, exfil)
+    assert "names a bucket that is not allowed in this cluster" in err and "acme-*" in err
+    for name, url in (("inside", "gs://acme-results/r/"), ("local", "file:///results/r/")):
+        proc = _apply(control_plane, namespace, _run_manifest(name, local_spec(resultsUrl=url)))
+        assert proc.returncode == 0, proc.stderr
+
+
 GITOPS_MARKERS = [
     ("annotations", "argocd.argoproj.io/tracking-id", "app:wt.dev/WorkflowRun:ns/r"),
     ("labels", "app.kubernetes.io/instance", "workflows"),

@@ -687,7 +687,9 @@ def test_workflows_get_a_results_volume_and_only_the_admins_variables(helm: Path
     assert mounts["results"] == "/results"
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["results"]["emptyDir"] == {"sizeLimit": "10Gi"}
-    assert "wt-wt-operator-env-policy" not in policies(docs)
+    assert (
+        not {"wt-wt-operator-env-policy", "wt-wt-operator-results-policy"} & policies(docs).keys()
+    )
     docs = render(
         helm,
         "operator.localResultsRoot=",
@@ -703,6 +705,8 @@ def test_workflows_get_a_results_volume_and_only_the_admins_variables(helm: Path
     assert env["WT_OPERATOR_BATCH_ALLOWED_RESULTS_BUCKETS"] == "acme-*"
     (check,) = policies(docs)["wt-wt-operator-env-policy"]["spec"]["validations"]
     assert '["^APP_.*$","^REGION$"]' in check["expression"]
+    (check,) = policies(docs)["wt-wt-operator-results-policy"]["spec"]["validations"]
+    assert '["^acme-.*$"]' in check["expression"]
 
 
 def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> None:
