@@ -94,6 +94,10 @@ class LocalSubprocessInvoker(AbstractInvoker):
     kill_grace_seconds: float = 10.0
     """Between SIGTERM and SIGKILL when a run is timed out or cancelled, and for processes
     the workflow leaves behind when it exits."""
+    base_env: Mapping[str, str] = dataclasses.field(default_factory=lambda: os.environ, repr=False)
+    """The environment the workflow starts from (before activation and the invocation's
+    variables); default this process's own, as upstream. A caller whose environment holds
+    credentials (an operator) passes a minimal one."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -207,7 +211,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
 
     async def _command_env(self) -> Mapping[str, str] | None:
         if self.launcher == "prefix":
-            return (await self._activated()).apply(os.environ)
+            return (await self._activated()).apply(self.base_env)
         return None
 
     async def _run(
@@ -279,7 +283,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         if not workdir.is_dir():
             raise InvokerConfigurationError(f"working directory {workdir} does not exist")
         activated = await self._command_env()
-        base_env: Mapping[str, str] = os.environ if activated is None else activated
+        base_env: Mapping[str, str] = self.base_env if activated is None else activated
         if self.launcher == "prefix" and not self.executable.exists():
             raise InstallationError(
                 f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"

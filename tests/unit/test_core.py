@@ -30,9 +30,9 @@ from wt_operator.core.errors import (
     Transient,
     classify,
 )
+from wt_operator.core.globs import glob_match
 from wt_operator.core.invocation import invocation, trace_id, traceparent
 from wt_operator.core.masking import Masker
-from wt_operator.core.policy import glob_regex
 from wt_operator.core.retention import expiry, gitops_manager, ttl_for
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import (
@@ -296,6 +296,11 @@ def test_ttl_is_explicit_else_the_default_but_never_for_gitops_managed_runs() ->
     assert ttl_for({"ttlSecondsAfterFinished": 0}, flux, 600) == 0  # asked for explicitly
     assert ttl_for({}, {}, None) is None
     assert gitops_manager(argo) == "Argo CD" and gitops_manager({}) is None
+    # Argo CD's tracking label counts, except on what Helm installed (Helm sets it too).
+    label = {"labels": {"app.kubernetes.io/instance": "runs"}}
+    helm = {**label, "annotations": {"meta.helm.sh/release-name": "runs"}}
+    assert gitops_manager(label) == "Argo CD" and ttl_for({}, label, 600) is None
+    assert gitops_manager(helm) is None and ttl_for({}, helm, 600) == 600
     assert len(GITOPS_MARKERS) >= 4
     assert expiry({"completionTime": "2026-11-28T12:00:00Z"}, 30) == NOW.timestamp() + 30
     assert expiry({}, 30) is None
@@ -309,12 +314,13 @@ def test_ttl_is_explicit_else_the_default_but_never_for_gitops_managed_runs() ->
         ("acme-*", "acme-prod", True),
         ("acme-*", "xacme-prod", False),
         ("a.b", "aXb", False),
+        # A trailing newline is not "the end": re.match with ^…$ let it through.
+        ("acme-prod", "acme-prod\n", False),
+        ("acme-*", "acme-prod\n", False),
     ],
 )
 def test_policy_globs_are_anchored_and_literal(pattern: str, value: str, allowed: bool) -> None:
-    import re
-
-    assert bool(re.match(glob_regex(pattern), value)) is allowed
+    assert glob_match(value, [pattern]) is allowed
 
 
 def test_the_oldest_replica_has_the_highest_priority() -> None:

@@ -165,6 +165,31 @@ async def test_argv_env_and_private_files_are_as_specified(
     assert not Path(config_file).exists() and not Path(lithops_file).exists()
 
 
+async def test_a_given_base_environment_replaces_the_callers(
+    workspace: Path, launcher: Launcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller's own variables stay out; activation and the invocation's still apply.
+    monkeypatch.setenv("WT_TEST_PARENT_SECRET", "from parent")
+    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher=launcher, base_env=base, kill_grace_seconds=0.5
+    )
+    echo = tmp_path / "echo"
+    await inv.run(
+        f"base-env-{launcher}",
+        workflow_config(echo_file=echo),
+        results_url(tmp_path),
+        "local",
+        False,
+        extra_env={"EXTRA_ONE": "1"},
+    )
+    assert await inv.wait(timeout=20) == 0
+    seen = read_echo_file(echo).env
+    assert "WT_TEST_PARENT_SECRET" not in seen
+    assert (seen["HOME"], seen["LANG"], seen["EXTRA_ONE"]) == (str(tmp_path), "C.UTF-8", "1")
+    assert seen["CONDA_PREFIX"] == str(environment_prefix(workspace))
+
+
 async def test_custom_results_variable_and_percent_decoded_results_dir(
     workspace: Path, tmp_path: Path
 ) -> None:

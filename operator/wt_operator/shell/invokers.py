@@ -25,6 +25,7 @@ from wt_invokers.local import LineCallback, kill_stale_processes
 from wt_invokers.retry import RetryPolicy
 from wt_invokers.sandbox import LocalArchiveInvoker
 from wt_operator.config import OperatorConfig
+from wt_operator.core.environment import workflow_base_env
 from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
@@ -90,6 +91,13 @@ class Invokers:
     ) -> None:
         self.config = config
         self._batch_client = batch_client
+        # Read once: the operator's PATH and temp directory are the image's, not the
+        # admin's per-run choice; nothing else of this process's environment is passed.
+        self.workflow_env = workflow_base_env(
+            path=os.environ.get("PATH"),
+            temp_dir=tempfile.gettempdir(),
+            admin_env=config.workflow_env,
+        )
         self.retry = RetryPolicy(
             max_attempts=None,  # a transient outage never fails a run; a stop cancels the wait
             initial_backoff=0.5,
@@ -127,6 +135,7 @@ class Invokers:
                 line_callback=line_callback,
                 tail_lines=1,
                 kill_grace_seconds=cfg.kill_grace_seconds,
+                base_env=self.workflow_env,
             )
         return LocalSubprocessInvoker(
             as_matchspec(req.workflow),
@@ -137,6 +146,7 @@ class Invokers:
             line_callback=line_callback,
             tail_lines=1,  # the run's own masked log keeps the tail
             kill_grace_seconds=cfg.kill_grace_seconds,
+            base_env=self.workflow_env,
         )
 
     def batch(self, req: RunRequest) -> BatchInvoker:
