@@ -8,11 +8,14 @@
 # from source into a per-version cache outside the checkout.
 #
 # Output: the LAST line of stdout is the absolute path of a folder holding
-# etcd, kube-apiserver, kubectl and helm (the KUBEBUILDER_ASSETS layout).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and
+# helm (the KUBEBUILDER_ASSETS layout: one folder, one binary per component).
+# The controller manager and the scheduler are only started by the tests that
+# observe garbage collection, role aggregation or namespace deletion.
 # Progress and errors go to stderr.
 #
 # Environment:
-#   KUBEBUILDER_ASSETS  a folder that already holds all four: used as is.
+#   KUBEBUILDER_ASSETS  a folder that already holds all of them: used as is.
 #   WT_ENVTEST_CACHE    cache root (default ${XDG_CACHE_HOME:-~/.cache}/wt-envtest).
 #
 # A warm cache costs a few stat calls (no `go` invocation). Builds go to a
@@ -24,7 +27,7 @@ set -euo pipefail
 K8S_VERSION=1.37.2
 ETCD_VERSION=3.7.3
 HELM_VERSION=3.19.0
-TOOLS=(etcd kube-apiserver kubectl helm)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -89,7 +92,7 @@ build() {
 	[[ -x $dir/$tool ]] && return 0
 	log "building $tool"
 	case $tool in
-	kube-apiserver | kubectl)
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
 		(cd "$here/envtest" && go build -trimpath -ldflags="$k8s_ldflags" \
 			-o "$scratch/$tool" "k8s.io/kubernetes/cmd/$tool") >&2
 		;;

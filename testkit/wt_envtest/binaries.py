@@ -1,5 +1,8 @@
 """Where the control plane's binaries (etcd, kube-apiserver, kubectl, helm) come from.
 
+The envtest script also builds kube-controller-manager and kube-scheduler into the same
+folder; they are not required here (only :mod:`.controllers` needs them, and says so).
+
 Exists so that finding them is one decision with one error: ``KUBEBUILDER_ASSETS``
 when it holds all four, else the project's envtest script — whose path the
 project passes in (the harness does not know where it is installed) — which
