@@ -28,14 +28,16 @@ def _complete(folder: Path) -> bool:
     return all(os.access(folder / tool, os.X_OK) for tool in TOOLS)
 
 
-def find_bin_dir(script: Path | None = None) -> Path:
+def find_bin_dir(script: Path | None = None, *, assets_env: bool = True) -> Path:
     """The folder holding etcd, kube-apiserver, kubectl and helm.
 
     ``KUBEBUILDER_ASSETS`` when complete, else the last stdout line of ``script``
     (``hack/envtest.sh`` in this project: it builds missing binaries once into a
     cache outside the checkout). Raises :class:`EnvtestUnavailable` otherwise.
+    ``assets_env=False`` ignores ``KUBEBUILDER_ASSETS``: for a script that prints a folder
+    of another Kubernetes version (the version matrix's oldest minor).
     """
-    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    assets = os.environ.get("KUBEBUILDER_ASSETS") if assets_env else None
     if assets and _complete(Path(assets)):
         return Path(assets).resolve()
     if script is None:
