@@ -3,7 +3,7 @@ one, side by side: the CRD (schema, CEL rules, printer columns), the chart's obj
 both ValidatingAdmissionPolicies enforcing, and a Local run end to end.
 
 The oldest minor's kube-apiserver comes from ``hack/envtest-oldest.sh`` (built once into
-the cache, like the others) and runs as a second local control plane for the session;
+the cache, like the others) and runs as a second local control plane for this module;
 etcd, kubectl and helm are the current ones. docs/chart.md says why that minor is the floor.
 """
 
@@ -39,9 +39,10 @@ def _floor() -> tuple[int, int]:
     return int(major), int(minor)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def oldest_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A local control plane of the oldest supported minor, for the whole session.
+    """A local control plane of the oldest supported minor, for this module only (a second
+    API server would hold its memory through the rest of the session for nothing).
 
     Always local (also when WT_TEST_KUBECONFIG names a cluster): the point is the version.
     """
