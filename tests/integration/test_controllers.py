@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import batch_spec, create_tree, local_spec
+from tests.integration.test_kubectl_plugin import kubectl_wt, plugin_env
 from wt_envtest.runs import Runs
 from wt_operator.api import log_configmap_name
 from wt_testkit.workflows import process_is_alive, wait_process_gone
@@ -111,10 +112,16 @@ async def test_the_builtin_edit_and_view_roles_run_and_read_workflows(
     assert json.loads(seen.stdout)["status"]["phase"] == "Succeeded"
     log = log_configmap_name(done["metadata"]["uid"])
     assert await _until(lambda: _exists(control_plane, "configmap", log, "-n", namespace), 10)
-    read = control_plane.kubectl(
-        "--as", "viewer", "get", "configmap", log, "-n", namespace, "-o", "json"
-    )
-    assert "stdout line 2" in json.dumps(json.loads(read.stdout)["data"])
+    # What a user bound to view types: kubectl wt logs, with a ServiceAccount's own token.
+    reader = control_plane.service_account_kubeconfig(namespace, "reader")
+    control_plane.kubectl(
+        "create", "rolebinding", "reader-view", "-n", namespace, "--clusterrole=view",
+        f"--serviceaccount={namespace}:reader",
+    )  # fmt: skip
+    env = {**plugin_env(control_plane), "KUBECONFIG": str(reader)}
+    logs = await kubectl_wt(control_plane, "logs", "by-editor", "-n", namespace, env=env)
+    assert logs.returncode == 0, logs.stderr
+    assert "stdout line 2" in logs.stdout
     refused = control_plane.kubectl(
         "--as", "viewer", "create", "-f", "-", check=False,
         input={**manifest, "metadata": {"name": "by-viewer", "namespace": namespace}},
