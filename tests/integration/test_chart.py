@@ -334,9 +334,9 @@ def test_view_and_edit_roles_let_namespace_users_read_and_run_workflows(
     control_plane: Any, namespace: str, install: Any
 ) -> None:
     install()
-    # kube-controller-manager (not run by this harness) aggregates the chart's roles into
-    # the built-in view/edit/admin by their labels; bind the chart's roles directly, as
-    # that aggregation would make a RoleBinding to view/edit do.
+    # kube-controller-manager aggregates the chart's roles into the built-in view/edit/admin
+    # by their labels (observed in test_controllers.py); here, without it, bind the chart's
+    # roles directly, as that aggregation makes a RoleBinding to view/edit do.
     for user, role in (("viewer", "view"), ("editor", "edit")):
         binding = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
