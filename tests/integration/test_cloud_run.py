@@ -140,7 +140,7 @@ async def test_the_admins_allow_lists_deny_other_jobs_and_projects(
         **FAST,
     )
     await runs.create("off-list", cloud_run_spec())
-    obj = await runs.wait_for("off-list", ["Failed"])
+    obj = await runs.wait_for("off-list", ["Failed", "Submitted"])
     assert condition(obj, "Succeeded")["reason"] == "PolicyDenied"
     assert "Cloud Run job 'wt-sandbox' is not allowed here" in obj["status"]["message"]
     assert cloud_run_server.calls == {}
