@@ -160,3 +160,32 @@ async def test_the_api_server_refuses_a_cloud_run_job_run_without_its_options(
     with pytest.raises(ApiException) as err:
         await runs.create("both", spec)
     assert "set exactly one of resultsUploadUrl" in err.value.body
+
+
+async def test_a_run_deleted_while_the_operator_is_down_has_its_execution_cancelled(
+    start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
+) -> None:
+    op = start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
+    await runs.create("left", cloud_run_spec())
+    submitted = await runs.wait_for("left", ["Submitted"])
+    execution = submitted["status"]["cloudRun"]["executionName"]
+    op.kill9()
+    await runs.delete("left")
+    op.start()
+    await runs.wait_gone("left", timeout=30)
+    assert cloud_run_server.execution_state(execution) == "CANCELLED"  # not left running
+    assert cloud_run_server.started_executions == 1
+
+
+async def test_the_deadline_cancels_the_execution_and_is_the_executions_timeout(
+    start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
+) -> None:
+    start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
+    await runs.create("late", cloud_run_spec(activeDeadlineSeconds=3))
+    submitted = await runs.wait_for("late", ["Submitted"])
+    execution = submitted["status"]["cloudRun"]["executionName"]
+    [pb] = started(cloud_run_server)
+    assert 0 < pb.template.timeout.seconds <= 3  # Cloud Run enforces it too
+    obj = await runs.wait_for("late", ["Failed"], timeout=30)
+    assert condition(obj, "Succeeded")["reason"] == "DeadlineExceeded"
+    assert cloud_run_server.execution_state(execution) == "CANCELLED"

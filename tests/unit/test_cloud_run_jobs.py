@@ -254,6 +254,16 @@ async def test_get_execution_reads_each_state_without_wait(
     assert info.correlation == "uid-1"
 
 
+async def test_an_execution_is_found_on_any_page_of_the_jobs_executions(
+    invoker: CloudRunJobsSandboxInvoker, server: InProcessCloudRunServer
+) -> None:
+    server.page_size = 2
+    first = [await invoker.trigger(invocation(f"uid-{i}"), TARGET, SANDBOX) for i in range(5)]
+    again = await invoker.trigger(invocation("uid-4"), TARGET, SANDBOX)  # on the third page
+    assert again.name == first[4].name
+    assert server.started_executions == 5
+
+
 async def test_find_execution_by_identity(
     invoker: CloudRunJobsSandboxInvoker, server: InProcessCloudRunServer
 ) -> None:

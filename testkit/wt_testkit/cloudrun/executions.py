@@ -69,6 +69,8 @@ class ExecutionStore:
     def __init__(self, lifecycle: Sequence[tuple[str, float]] = ()) -> None:
         self.lifecycle = list(lifecycle)
         """Lifecycle given to executions started from now on; assign to change it."""
+        self.page_size = _PAGE_SIZE
+        """ListExecutions' page size when the request names none (small: paging is exercised)."""
         self._lock = threading.Lock()
         self._jobs: dict[str, Any] = {}
         self._records: dict[str, _Record] = {}
@@ -203,7 +205,7 @@ class ExecutionStore:
         prefix = f"{request.parent}/executions/"
         names = [n for n in self._records if n.startswith(prefix)]
         start = int(request.page_token or 0)
-        size = request.page_size or _PAGE_SIZE
+        size = request.page_size or self.page_size
         reply = _ListExecutionsResponse()
         for name in names[start : start + size]:
             rec = self._records[name]
