@@ -296,6 +296,11 @@ SPEC = obj(
                     minLength=1,
                     maxLength=4096,
                 ),
+                "environmentArchiveDigest": s(
+                    "sha256:<64 hex> the archive must have: the sandbox refuses another before "
+                    "unpacking it (recommended; unchecked when unset).",
+                    pattern=r"^sha256:[0-9a-f]{64}$",
+                ),
                 "resultsUploadUrl": s(
                     "Signed URL the sandbox PUTs the results archive to. Set this or "
                     "skipResultsArchiveUpload.",

@@ -36,6 +36,7 @@ JOB_NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 _PROJECT_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION_PATTERN = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 SANDBOX_STAGING_RESULTS_URL = "file:///results"
 """The sandbox's local staging directory: a results URL only when the archive is uploaded."""
@@ -81,11 +82,19 @@ class SandboxArgs:
     """The workflow writes to ``results_url`` itself; no archive is uploaded."""
     timeout: float | None = None
     """Seconds the execution may run (Cloud Run's task timeout override); None: the job's."""
+    environment_tar_digest: str | None = None
+    """``sha256:<hex>`` the archive must have; the sandbox refuses another (None: unchecked)."""
 
     def validate(self, results_url: str) -> None:
         """Upstream's rules, checked before anything is sent."""
         if not self.environment_tar_url:
             raise InvokerConfigurationError("environment_tar_url is required")
+        if self.environment_tar_digest is not None and not _DIGEST.match(
+            self.environment_tar_digest
+        ):
+            raise InvokerConfigurationError(
+                f"environment_tar_digest {self.environment_tar_digest!r} is not sha256:<64 hex>"
+            )
         if self.skip_results_archive_upload:
             if self.results_upload_url is not None:
                 raise InvokerConfigurationError(
@@ -115,6 +124,7 @@ def sandbox_args(matchspec: str, invocation: Invocation, sandbox: SandboxArgs) -
         invocation.workflow_run_id,
         "--environment-tar-url",
         sandbox.environment_tar_url,
+        *(["--environment-tar-digest", d] if (d := sandbox.environment_tar_digest) else []),
         "--results-url",
         invocation.results_url,
         "--config-json",

@@ -170,8 +170,9 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
     ) -> None:
         """Trigger an execution of the job (or adopt this invocation's) and return.
 
-        Upstream's signature. Also understood: ``run_uid`` (the identity an execution is
-        found by; default ``workflow_run_id``) and ``timeout`` (seconds). Others are
+        Upstream's signature. Also understood: ``environment_tar_digest`` (``sha256:…``,
+        upstream's later addition, optional here), ``run_uid`` (the identity an execution
+        is found by; default ``workflow_run_id``) and ``timeout`` (seconds). Others are
         ignored with a warning. Typed callers use :meth:`trigger`.
         """
         invocation = Invocation.from_seed(
@@ -188,6 +189,7 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
         )
         sandbox = SandboxArgs(
             environment_tar_url=environment_tar_url,
+            environment_tar_digest=kwargs.pop("environment_tar_digest", None),
             results_upload_url=results_upload_url,
             skip_results_archive_upload=skip_results_archive_upload,
             timeout=kwargs.pop("timeout", None),

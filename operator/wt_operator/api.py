@@ -231,6 +231,7 @@ class CloudRunSpec(TypedDict, total=False):
     project: str
     region: str
     environmentArchiveUrl: str
+    environmentArchiveDigest: str
     resultsUploadUrl: str
     skipResultsArchiveUpload: bool
 

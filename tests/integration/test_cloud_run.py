@@ -29,7 +29,9 @@ async def test_a_cloud_run_job_run_is_triggered_once_and_followed_to_success(
 ) -> None:
     cloud_run_server.lifecycle = [("RUNNING", 0.5), ("SUCCEEDED", 1.5)]
     start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
-    created = await runs.create("sandboxed", cloud_run_spec({"a": 1}, workflowRunId="cr-1"))
+    spec = cloud_run_spec({"a": 1}, workflowRunId="cr-1")
+    spec["cloudRun"]["environmentArchiveDigest"] = "sha256:" + "0f" * 32
+    created = await runs.create("sandboxed", spec)
     submitted = await runs.wait_for("sandboxed", ["Submitted", "Succeeded"])
     execution = submitted["status"]["cloudRun"]["executionName"]
     assert execution.startswith(f"{CLOUD_RUN_JOB}/executions/")
@@ -45,6 +47,7 @@ async def test_a_cloud_run_job_run_is_triggered_once_and_followed_to_success(
     assert args[args.index("--workflow-run-id") + 1] == "cr-1"
     assert args[args.index("--environment-tar-url") + 1] == "https://example.test/envs/sample.tar"
     assert args[args.index("--config-json") + 1] == '{"a":1}'
+    assert args[args.index("--environment-tar-digest") + 1] == "sha256:" + "0f" * 32
     env = {v.name: v.value for v in container.env}
     assert env[CORRELATION_ENV_VAR] == created["metadata"]["uid"]
     assert cloud_run_server.calls["RunJob"] == 1

@@ -161,6 +161,22 @@ async def test_invalid_arguments_are_refused_before_any_rpc(
     assert server.calls == {}
 
 
+async def test_a_pinned_environment_digest_is_passed_to_the_sandbox(
+    invoker: CloudRunJobsSandboxInvoker, server: InProcessCloudRunServer
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    await invoker.run(
+        "r", "k: v", "file:///r", "sequential", False, environment_tar_digest=digest, **RUN_KW
+    )
+    args = list(container(server).args)
+    assert args[args.index("--environment-tar-digest") + 1] == digest
+    with pytest.raises(InvokerConfigurationError, match="not sha256"):
+        await invoker.run(
+            "r", "k: v", "file:///r", "sequential", False, environment_tar_digest="md5:x", **RUN_KW
+        )
+    assert server.started_executions == 1
+
+
 async def test_skipping_the_upload_sends_the_skip_flag(
     invoker: CloudRunJobsSandboxInvoker, server: InProcessCloudRunServer
 ) -> None:

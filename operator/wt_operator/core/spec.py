@@ -73,6 +73,8 @@ class CloudRunRequest:
 
     job_name: str
     environment_archive_url: str
+    environment_archive_digest: str | None = None
+    """``sha256:…`` the sandbox checks the archive against (None: unchecked)."""
     results_upload_url: str | None = None
     skip_results_archive_upload: bool = False
     """The workflow writes to ``resultsUrl`` (a bucket) itself; no archive is uploaded."""
@@ -188,6 +190,7 @@ def _cloud_run(cr: Mapping[str, Any]) -> CloudRunRequest:
     return CloudRunRequest(
         job_name=str(cr["jobName"]),
         environment_archive_url=str(cr["environmentArchiveUrl"]),
+        environment_archive_digest=cr.get("environmentArchiveDigest") or None,
         results_upload_url=str(upload) if upload else None,
         skip_results_archive_upload=skip,
         project=cr.get("project") or None,
