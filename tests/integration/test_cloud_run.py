@@ -71,6 +71,7 @@ async def test_a_failed_execution_fails_the_run_with_cloud_runs_message(
 async def test_deleting_a_submitted_run_cancels_its_execution_before_the_run_goes(
     start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
 ) -> None:
+    cloud_run_server.cancel_delay = 1.5  # Cloud Run takes a while to stop the tasks
     start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
     await runs.create("drop", cloud_run_spec())
     submitted = await runs.wait_for("drop", ["Submitted"])
@@ -78,8 +79,10 @@ async def test_deleting_a_submitted_run_cancels_its_execution_before_the_run_goe
     assert cloud_run_server.execution_state(execution) == "PENDING"
     await runs.delete("drop")
     await runs.wait_gone("drop")
+    # Gone only once the execution has stopped, and no alarm while it was stopping.
     assert cloud_run_server.execution_state(execution) == "CANCELLED"
-    assert "Cancelled" in [e.reason for e in await runs.events("drop")]
+    reasons = [e.reason for e in await runs.events("drop")]
+    assert "Cancelled" in reasons and "Cancelling" not in reasons
 
 
 async def test_a_job_nobody_deployed_fails_once_with_reason_job_not_found(

@@ -87,6 +87,7 @@ class CloudRunRunner:
             ctx.masker = Masker(resolved.secrets)
             sandbox = SandboxArgs(
                 environment_tar_url=cr.environment_archive_url,
+                environment_tar_digest=cr.environment_archive_digest,
                 results_upload_url=cr.results_upload_url,
                 skip_results_archive_upload=cr.skip_results_archive_upload,
                 timeout=ctx.remaining(req.active_deadline_seconds),
@@ -184,6 +185,7 @@ class CloudRunRunner:
         status: CloudRunStatus | None = ctx.status.get("cloudRun") or None
         delay = 1.0
         last_error = ""
+        requested = False
         while True:
             try:
                 name = (status or {}).get("executionName")
@@ -194,12 +196,14 @@ class CloudRunRunner:
                         break
                     status = cloudrun.execution_status(target.name, found)
                     name = found.name
-                await invoker.cancel_execution(name)
+                if not requested:
+                    await invoker.cancel_execution(name)
+                    requested = True
                 info = await invoker.get_execution(name)
                 if info.is_terminal:
                     how = f"its Cloud Run execution is {info.state.lower()}"
                     break
-                error = f"the execution is still {info.state}"
+                error = ""  # cancelling takes a while on Cloud Run: nothing went wrong
             except PermanentSubmissionError as exc:
                 if exc.code == "NOT_FOUND":  # the execution, or the whole job, is gone
                     how = (
@@ -211,7 +215,7 @@ class CloudRunRunner:
                 error = ctx.masker.mask(str(exc))
             except Exception as exc:
                 error = ctx.masker.mask(str(exc))
-            if error != last_error:
+            if error and error != last_error:
                 last_error = error
                 await ctx.record(cloudrun.cancelling(ctx.phase, status, error, delay))
             await ctx.clock.sleep(delay)

@@ -49,6 +49,7 @@ class _Record:
     created: float
     steps: list[tuple[str, float]]
     next_step: int = 0
+    cancelling: bool = False
 
     def advance(self, now: float) -> None:
         elapsed = now - self.created
@@ -69,6 +70,9 @@ class ExecutionStore:
     def __init__(self, lifecycle: Sequence[tuple[str, float]] = ()) -> None:
         self.lifecycle = list(lifecycle)
         """Lifecycle given to executions started from now on; assign to change it."""
+        self.cancel_delay = 0.0
+        """Seconds a cancelled execution keeps running before it is CANCELLED (as on Cloud
+        Run, where CancelExecution only starts stopping the tasks)."""
         self.page_size = _PAGE_SIZE
         """ListExecutions' page size when the request names none (small: paging is exercised)."""
         self._lock = threading.Lock()
@@ -224,8 +228,16 @@ class ExecutionStore:
             raise RpcError(
                 grpc.StatusCode.FAILED_PRECONDITION, f"execution {request.name} already finished"
             )
-        rec.next_step = len(rec.steps)
-        _set_state(rec.execution, "CANCELLED", "The execution was cancelled.")
+        if rec.cancelling:
+            pass  # asked again while stopping: it stops when it would have anyway
+        elif self.cancel_delay > 0:
+            rec.cancelling = True
+            _set_state(rec.execution, "RUNNING", None)
+            rec.steps = [("CANCELLED", time.monotonic() - rec.created + self.cancel_delay)]
+            rec.next_step = 0
+        else:
+            rec.next_step = len(rec.steps)
+            _set_state(rec.execution, "CANCELLED", "The execution was cancelled.")
         op = operations_pb2.Operation(name=f"{request.name}/operations/{uuid.uuid4().hex}")
         op.metadata.Pack(rec.execution)
         return op
