@@ -195,3 +195,15 @@ async def test_the_deadline_cancels_the_execution_and_is_the_executions_timeout(
     obj = await runs.wait_for("late", ["Failed"], timeout=30)
     assert condition(obj, "Succeeded")["reason"] == "DeadlineExceeded"
     assert cloud_run_server.execution_state(execution) == "CANCELLED"
+
+
+async def test_metrics_count_cloud_run_job_runs_under_their_own_invoker(
+    start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
+) -> None:
+    cloud_run_server.lifecycle = [("SUCCEEDED", 0.3)]
+    op = start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
+    await runs.create("counted", cloud_run_spec())
+    await runs.wait_for("counted", ["Succeeded"], timeout=30)
+    text = op.metrics()
+    assert 'wt_workflowruns_total{invoker="CloudRunJob",outcome="Succeeded"} 1.0' in text
+    assert 'wt_workflowruns_active{invoker="CloudRunJob"} 0.0' in text
