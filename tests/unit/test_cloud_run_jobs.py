@@ -9,6 +9,8 @@ execution was started" is asserted, not assumed.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -93,6 +95,14 @@ def test_without_the_sdk_the_import_error_names_the_extra(
     monkeypatch.setattr(module, "CLOUD_RUN_AVAILABLE", False)
     with pytest.raises(ImportError, match=r"Google Cloud Run.*wt-invokers\[gcp\]"):
         CloudRunJobsSandboxInvoker("w>=1")
+
+
+def test_importing_the_library_leaves_the_cloud_run_client_unimported() -> None:
+    # It takes most of a second to import: a Local-only caller should not pay for it.
+    code = "import sys, wt_invokers; print('google.cloud.run_v2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert module.CLOUD_RUN_AVAILABLE is True  # installed here, found without importing it
 
 
 async def test_run_starts_one_execution_running_the_sandbox_cli(
