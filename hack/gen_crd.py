@@ -139,8 +139,9 @@ SPEC = obj(
         ),
         "invoker": s(
             "Where the workflow runs: Local (a subprocess of the operator, in its "
-            "pixi workspace) or CloudBatch (a Google Cloud Batch job).",
-            enum=["Local", "CloudBatch"],
+            "pixi workspace), CloudBatch (a Google Cloud Batch job) or CloudRunJob (an "
+            "execution of a pre-deployed Cloud Run Job running the wt-invokers sandbox).",
+            enum=["Local", "CloudBatch", "CloudRunJob"],
         ),
         "workflowRunId": s(
             "The run id the workflow is told (--config run id, WT_INVOKERS__RUN_ID); "
@@ -308,6 +309,60 @@ SPEC = obj(
             },
             required=["image"],
         ),
+        "cloudRun": obj(
+            "Options of the CloudRunJob invoker (required when invoker is CloudRunJob): which "
+            "pre-deployed Cloud Run Job runs the sandbox, where the sandbox gets the workflow's "
+            "environment and where the results go. Unset fields fall back to the operator's "
+            "settings.",
+            {
+                "jobName": s(
+                    "Short name of the Cloud Run Job an admin deployed (its container runs "
+                    "wt-invokers.sandbox).",
+                    minLength=1,
+                    maxLength=63,
+                    pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+                ),
+                "project": s(
+                    "GCP project of the job (default: the operator's GOOGLE_CLOUD_PROJECT).",
+                    maxLength=30,
+                ),
+                "region": s(
+                    "Region of the job (default: the operator's CLOUD_RUN_REGION).", maxLength=64
+                ),
+                "environmentArchiveUrl": s(
+                    "URL of the pixi-pack environment archive holding the workflow "
+                    "(https:// or a signed URL); the sandbox downloads and unpacks it.",
+                    minLength=1,
+                    maxLength=4096,
+                ),
+                "environmentArchiveDigest": s(
+                    "sha256:<64 hex> the archive must have: the sandbox refuses another before "
+                    "unpacking it (recommended; unchecked when unset).",
+                    pattern=r"^sha256:[0-9a-f]{64}$",
+                ),
+                "resultsUploadUrl": s(
+                    "Signed URL the sandbox PUTs the results archive to. Set this or "
+                    "skipResultsArchiveUpload.",
+                    minLength=1,
+                    maxLength=4096,
+                ),
+                "skipResultsArchiveUpload": b(
+                    "The workflow writes to resultsUrl (a bucket) itself and no archive is "
+                    "uploaded; resultsUrl must then be a real destination."
+                ),
+            },
+            required=["jobName", "environmentArchiveUrl"],
+            **{
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "has(self.resultsUploadUrl) != "
+                        "(has(self.skipResultsArchiveUpload) && self.skipResultsArchiveUpload)",
+                        "message": "set exactly one of resultsUploadUrl and "
+                        "skipResultsArchiveUpload: true",
+                    }
+                ]
+            },
+        ),
     },
     required=["workflow", "invoker", "resultsUrl"],
     **{
@@ -325,6 +380,11 @@ SPEC = obj(
                 "message": "environment (an archive) works only with invoker Local",
             },
             {
+                "rule": "self.invoker != 'CloudRunJob' || has(self.cloudRun)",
+                "message": "cloudRun (with jobName and environmentArchiveUrl) is required when "
+                "invoker is CloudRunJob",
+            },
+            {
                 "rule": "!(has(self.config) && has(self.configFrom))",
                 "message": "set config or configFrom, not both",
             },
@@ -332,7 +392,7 @@ SPEC = obj(
                 "rule": "self.invoker == 'CloudBatch' || !has(self.env) || !self.env.exists(e, "
                 "has(e.valueFrom) && has(e.valueFrom.gcpSecretVersion))",
                 "message": "valueFrom.gcpSecretVersion works only with invoker CloudBatch "
-                "(Batch resolves it); use secretKeyRef for Local runs",
+                "(Batch resolves it); use secretKeyRef for Local and CloudRunJob runs",
             },
         ]
     },
@@ -405,7 +465,8 @@ STATUS = obj(
         "duration": s("completionTime - startTime, printed as kubectl prints a Job's (3m7s)."),
         "exitCode": i("Exit code of the local workflow process (128+N for signal N)."),
         "result": s(
-            "Short outcome for kubectl get: the exit code (Local) or the Batch job id (CloudBatch)."
+            "Short outcome for kubectl get: the exit code (Local), the Batch job id "
+            "(CloudBatch) or the Cloud Run execution id (CloudRunJob)."
         ),
         "cloudBatch": obj(
             "The Cloud Batch job of this run.",
@@ -418,6 +479,21 @@ STATUS = obj(
                 ),
                 "logsUrl": s("Cloud Console link to the job's logs."),
                 "logsQuery": s("Cloud Logging query selecting the job's log entries."),
+            },
+        ),
+        "cloudRun": obj(
+            "The Cloud Run Job execution of this run.",
+            {
+                "jobName": s("Full job name, projects/…/locations/…/jobs/…"),
+                "executionName": s("Full execution name, …/jobs/…/executions/…"),
+                "executionUid": s("The execution's uid assigned by Cloud Run."),
+                "state": s(
+                    "PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED as read from Cloud Run; "
+                    "DELETED once the run was deleted and the execution stopped; NOT_FOUND "
+                    "when it vanished."
+                ),
+                "consoleUrl": s("Cloud Console page of the execution."),
+                "logsUrl": s("Where Cloud Run says the execution's logs are."),
             },
         ),
         "message": s("Human summary; on a local failure, the tail of the workflow's output."),
@@ -462,12 +538,18 @@ def build() -> dict[str, Any]:
                             "jsonPath": ".status.message",
                             "priority": 1,
                         },
+                        {
+                            "name": "Execution",
+                            "type": "string",
+                            "jsonPath": ".status.cloudRun.consoleUrl",
+                            "priority": 1,
+                        },
                     ],
                     "schema": {
                         "openAPIV3Schema": obj(
                             "A WorkflowRun runs one compiled wt workflow once, locally in the "
-                            "operator's pixi workspace or as a Google Cloud Batch job, and records "
-                            "its outcome.",
+                            "operator's pixi workspace, as a Google Cloud Batch job or as a Cloud "
+                            "Run Job execution, and records its outcome.",
                             {
                                 "apiVersion": s("APIVersion of this object."),
                                 "kind": s("Kind of this object."),

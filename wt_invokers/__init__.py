@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from wt_invokers.abstract import AbstractInvoker
 from wt_invokers.cloud_batch import CloudBatchInvoker
+from wt_invokers.cloud_run_jobs import CloudRunJobsSandboxInvoker
 from wt_invokers.exceptions import (
     CommandError,
     EnvironmentDigestError,
@@ -28,6 +29,7 @@ from wt_invokers.local import LocalSubprocessInvoker
 __all__ = [
     "AbstractInvoker",
     "CloudBatchInvoker",
+    "CloudRunJobsSandboxInvoker",
     "CommandError",
     "EnvironmentDigestError",
     "InstallationError",

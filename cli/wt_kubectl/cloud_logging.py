@@ -1,4 +1,4 @@
-"""A CloudBatch run's log lines, from Cloud Logging's REST API, when credentials allow.
+"""A CloudBatch or CloudRunJob run's log lines, from Cloud Logging's REST API, if allowed.
 
 Batch sends a job's output to Cloud Logging, not to the cluster. The operator
 records the query and the console link in ``status.cloudBatch``; this module
@@ -66,6 +66,28 @@ def batch_log_location(job: Mapping[str, Any]) -> tuple[str, str, str] | None:
             "https://console.cloud.google.com/logs/query;query="
             f"{urllib.parse.quote(query, safe='')}?project={project}"
         )
+    return project, query, url
+
+
+def cloud_run_log_location(execution: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(project, Cloud Logging filter, console link) of a run's Cloud Run execution, or None.
+
+    Cloud Run Jobs write their containers' output to Cloud Logging under the job's
+    resource, labelled with the execution's name.
+    """
+    parts = str(execution.get("executionName") or "").split("/")
+    if len(parts) != 8:
+        return None
+    project, region, job, name = parts[1], parts[3], parts[5], parts[7]
+    query = (
+        f'resource.type="cloud_run_job" AND resource.labels.job_name="{job}" AND '
+        f'resource.labels.location="{region}" AND '
+        f'labels."run.googleapis.com/execution_name"="{name}"'
+    )
+    url = str(execution.get("consoleUrl") or "") or (
+        "https://console.cloud.google.com/logs/query;query="
+        f"{urllib.parse.quote(query, safe='')}?project={project}"
+    )
     return project, query, url
 
 

@@ -135,7 +135,20 @@ def render_describe(
         for label, key in fields:
             if job.get(key):
                 out += _field(label, job[key], indent=2)
-    if spec.get("invoker") == "Local" or job:
+    execution = status.get("cloudRun") or {}
+    if execution:
+        out.append("Cloud Run Execution:")
+        run_fields = (
+            ("Job", "jobName"),
+            ("Name", "executionName"),
+            ("State", "state"),
+            ("Console", "consoleUrl"),
+            ("Logs", "logsUrl"),
+        )
+        for label, key in run_fields:
+            if execution.get(key):
+                out += _field(label, execution[key], indent=2)
+    if spec.get("invoker") == "Local" or job or execution.get("executionName"):
         out += _field("Output", f"kubectl wt logs {name} -n {namespace}")
     out += _events(events, now)
     return "\n".join(out) + "\n"

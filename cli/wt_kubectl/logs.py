@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from wt_kubectl.cloud_logging import (
     LinesUnavailable,
     batch_log_location,
+    cloud_run_log_location,
     entry_text,
     fetch_entries,
 )
@@ -127,9 +128,15 @@ async def _batch(
     cluster: Cluster, run: Mapping[str, Any], *, follow: bool, out: TextIO, err: TextIO
 ) -> int:
     name = run["metadata"]["name"]
-    location = batch_log_location((run.get("status") or {}).get("cloudBatch") or {})
+    status = run.get("status") or {}
+    if (run.get("spec") or {}).get("invoker") == "CloudRunJob":
+        location = cloud_run_log_location(status.get("cloudRun") or {})
+        what = "Cloud Run execution"
+    else:
+        location = batch_log_location(status.get("cloudBatch") or {})
+        what = "Batch job"
     if location is None:
-        err.write(f"kubectl wt: {name} has no Batch job yet ({_phase(run)}): no logs to show\n")
+        err.write(f"kubectl wt: {name} has no {what} yet ({_phase(run)}): no logs to show\n")
         return 0
     project, query, url = location
     err.write(f"Cloud Logging query: {query}\nConsole: {url}\n")
@@ -169,6 +176,6 @@ async def _batch(
 async def show_logs(cluster: Cluster, name: str, *, follow: bool, out: TextIO, err: TextIO) -> int:
     """Print run ``name``'s output (``follow``: until it is complete); the exit code."""
     run = await cluster.get_run(name)
-    if (run.get("spec") or {}).get("invoker") == "CloudBatch":
+    if (run.get("spec") or {}).get("invoker") in ("CloudBatch", "CloudRunJob"):
         return await _batch(cluster, run, follow=follow, out=out, err=err)
     return await _local(cluster, run, follow=follow, out=out, err=err)

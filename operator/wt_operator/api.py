@@ -36,6 +36,8 @@ __all__ = [
     "VERSION",
     "CloudBatchSpec",
     "CloudBatchStatus",
+    "CloudRunSpec",
+    "CloudRunStatus",
     "ConditionDict",
     "EnvVarDict",
     "KeyRefDict",
@@ -186,6 +188,8 @@ class Reason(enum.StrEnum):
     """Preparing or starting the workflow failed (exec error, results directory, …)."""
     JOB_CONFLICT = "JobConflict"
     """A Batch job with this run's id exists but belongs to another run."""
+    JOB_NOT_FOUND = "JobNotFound"
+    """The pre-deployed Cloud Run Job the run names does not exist (or is not visible)."""
 
 
 class KeyRefDict(TypedDict):
@@ -230,11 +234,23 @@ class CloudBatchSpec(TypedDict, total=False):
     labels: dict[str, str]
 
 
+class CloudRunSpec(TypedDict, total=False):
+    """``spec.cloudRun``: which pre-deployed Cloud Run Job runs the sandbox, and its inputs."""
+
+    jobName: str
+    project: str
+    region: str
+    environmentArchiveUrl: str
+    environmentArchiveDigest: str
+    resultsUploadUrl: str
+    skipResultsArchiveUpload: bool
+
+
 class RunSpec(TypedDict, total=False):
     """``spec`` of a WorkflowRun, as the API server stores it (after schema defaults)."""
 
     workflow: str
-    invoker: Literal["Local", "CloudBatch"]
+    invoker: Literal["Local", "CloudBatch", "CloudRunJob"]
     workflowRunId: str
     config: dict[str, Any]
     configFrom: dict[str, KeyRefDict]
@@ -248,6 +264,7 @@ class RunSpec(TypedDict, total=False):
     ttlSecondsAfterFinished: int
     local: dict[str, str]
     cloudBatch: CloudBatchSpec
+    cloudRun: CloudRunSpec
 
 
 class CloudBatchStatus(TypedDict, total=False):
@@ -258,6 +275,19 @@ class CloudBatchStatus(TypedDict, total=False):
     state: str
     logsUrl: str
     logsQuery: str
+
+
+class CloudRunStatus(TypedDict, total=False):
+    """``status.cloudRun``: the run's Cloud Run Job execution."""
+
+    jobName: str
+    """``projects/P/locations/R/jobs/J``: recorded before triggering, so a cancel finds it."""
+    executionName: str
+    executionUid: str
+    state: str
+    """PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED (or DELETED, NOT_FOUND)."""
+    consoleUrl: str
+    logsUrl: str
 
 
 class RunStatus(TypedDict, total=False):
@@ -276,3 +306,4 @@ class RunStatus(TypedDict, total=False):
     exitCode: int
     result: str
     cloudBatch: CloudBatchStatus
+    cloudRun: CloudRunStatus

@@ -24,8 +24,9 @@ from wt_invokers.cloud_batch import (
     DEFAULT_REGION,
     GOOGLE_CLOUD_PROJECT_ENV_VAR,
 )
+from wt_invokers.cloud_run_jobs import CLOUD_RUN_EMULATOR_HOST_ENV_VAR
 from wt_invokers.local import CWD_ENV_VAR
-from wt_operator.core.policy import BatchDefaults, BatchPolicy
+from wt_operator.core.policy import BatchDefaults, BatchPolicy, CloudRunPolicy
 from wt_operator.reserved_env import ENV_NAME_PATTERN
 
 __all__ = ["ConfigError", "OperatorConfig"]
@@ -161,6 +162,16 @@ class OperatorConfig:
     """``host:port`` of a Batch emulator (insecure gRPC) instead of Google, for tests and
     demos (``BATCH_EMULATOR_HOST``)."""
 
+    cloud_run_policy: CloudRunPolicy = dataclasses.field(default_factory=CloudRunPolicy)
+    """Which pre-deployed Cloud Run Jobs CloudRunJob runs may trigger, and in which projects
+    (``WT_OPERATOR_CLOUD_RUN_ALLOWED_JOBS``, ``_PROJECTS``: comma-separated ``*`` globs, unset =
+    any). Their project and region default to the Batch ones above; their executions are
+    polled every ``batch_poll_interval``."""
+
+    cloud_run_emulator_host: str | None = None
+    """``host:port`` of a Cloud Run emulator (insecure gRPC) instead of Google, for tests and
+    demos (``CLOUD_RUN_EMULATOR_HOST``)."""
+
     results_env_var: str = DEFAULT_RESULTS_ENV_VAR
     """The variable that carries resultsUrl to workflows (``WT_INVOKERS__RESULTS_ENV_VAR``);
     run authors may not set it through spec.env."""
@@ -242,6 +253,11 @@ class OperatorConfig:
                 ),
             ),
             batch_emulator_host=_opt(e, BATCH_EMULATOR_HOST_ENV_VAR),
+            cloud_run_policy=CloudRunPolicy(
+                allowed_jobs=_list(e, "WT_OPERATOR_CLOUD_RUN_ALLOWED_JOBS"),
+                allowed_projects=_list(e, "WT_OPERATOR_CLOUD_RUN_ALLOWED_PROJECTS"),
+            ),
+            cloud_run_emulator_host=_opt(e, CLOUD_RUN_EMULATOR_HOST_ENV_VAR),
             results_env_var=_opt(e, RESULTS_ENV_VAR_SETTING) or DEFAULT_RESULTS_ENV_VAR,
             log_tail_lines=_number(e, "WT_OPERATOR_LOG_TAIL_LINES", d.log_tail_lines, int, 0),
             log_max_bytes=log_max,

@@ -15,7 +15,7 @@ __all__ = ["Metrics"]
 
 @dataclasses.dataclass
 class Metrics:
-    """The operator's series; label ``invoker`` is Local or CloudBatch."""
+    """The operator's series; label ``invoker`` is Local, CloudBatch or CloudRunJob."""
 
     registry: CollectorRegistry = dataclasses.field(default_factory=CollectorRegistry)
 
@@ -35,7 +35,7 @@ class Metrics:
         )
         self.active = Gauge(
             "wt_workflowruns_active",
-            "Runs executing (Local) or submitted and tracked (CloudBatch).",
+            "Runs executing (Local) or submitted and tracked (CloudBatch, CloudRunJob).",
             ["invoker"],
             registry=self.registry,
         )

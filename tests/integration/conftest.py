@@ -2,8 +2,9 @@
 
 Stand-ins, named as such: the ``pixi`` on the operator's PATH is the stand-in
 from ``wt_testkit.workflows`` (no pixi binary can be installed here),
-and Google Cloud Batch is ``wt_testkit.batch`` (real gRPC, real
-client). Everything else — API server, etcd, conda environment, processes — is real.
+Google Cloud Batch is ``wt_testkit.batch`` and Cloud Run is
+``wt_testkit.cloudrun`` (real gRPC, real clients). Everything else — API server,
+etcd, conda environment, processes — is real.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from wt_envtest.operator_process import OperatorProcess
 from wt_envtest.runs import Runs
 from wt_testkit.batch import InProcessBatchServer
+from wt_testkit.cloudrun import InProcessCloudRunServer
 from wt_testkit.workflows import SAMPLE_WORKFLOW, make_workspace, write_pixi_standin
 
 
@@ -41,6 +43,22 @@ def batch_server() -> Iterator[InProcessBatchServer]:
     """Google Cloud Batch stand-in: a real gRPC BatchService on loopback."""
     server = InProcessBatchServer()
     server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+CLOUD_RUN_JOB = "projects/wt-test-project/locations/us-central1/jobs/wt-sandbox"
+"""The Cloud Run Job the stand-in has deployed (the operator's default project and region)."""
+
+
+@pytest.fixture
+def cloud_run_server() -> Iterator[InProcessCloudRunServer]:
+    """Cloud Run stand-in: real gRPC Jobs + Executions services on loopback, one job deployed."""
+    server = InProcessCloudRunServer()
+    server.start()
+    server.deploy_job(CLOUD_RUN_JOB)
     try:
         yield server
     finally:
@@ -118,6 +136,22 @@ def batch_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
         "resultsUrl": "gs://wt-test/runs/",
         "config": config or {},
         "cloudBatch": {"image": "europe-docker.pkg.dev/wt/wf/sample:1.2.0"},
+        **extra,
+    }
+
+
+def cloud_run_spec(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A CloudRunJob WorkflowRun spec for the sample workflow on the deployed sandbox job."""
+    return {
+        "workflow": SAMPLE_WORKFLOW,
+        "invoker": "CloudRunJob",
+        "resultsUrl": "gs://wt-test/runs/",
+        "config": config or {},
+        "cloudRun": {
+            "jobName": "wt-sandbox",
+            "environmentArchiveUrl": "https://example.test/envs/sample.tar",
+            "resultsUploadUrl": "https://example.test/upload?signature=abc",
+        },
         **extra,
     }
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
-from tests.integration.conftest import local_spec
+from tests.integration.conftest import cloud_run_spec, local_spec
 from wt_envtest import start_control_plane
 from wt_envtest.runs import Runs
 
@@ -264,6 +264,32 @@ def test_the_results_bucket_list_refuses_other_buckets_at_apply_time(
     for name, url in (("inside", "gs://acme-results/r/"), ("local", "file:///results/r/")):
         proc = _apply(control_plane, namespace, _run_manifest(name, local_spec(resultsUrl=url)))
         assert proc.returncode == 0, proc.stderr
+
+
+def test_cloud_run_policy_refuses_other_jobs_and_projects_at_apply_time(
+    control_plane: Any, namespace: str, install: Any
+) -> None:
+    install("cloudRun.allowedJobs={wt-sandbox-*}", "cloudRun.allowedProjects={acme-prod}")
+
+    def run(name: str, **cloud_run: str) -> dict[str, Any]:
+        spec = cloud_run_spec()
+        spec["cloudRun"].update(cloud_run)
+        return _run_manifest(name, spec)
+
+    err = _until_refused(control_plane, namespace, run("other-job", jobName="miner"))
+    assert (
+        "spec.cloudRun.jobName miner is not allowed in this cluster; "
+        "allowed values (* matches anything): wt-sandbox-*"
+    ) in err
+    proc = _apply(
+        control_plane, namespace, run("other-project", jobName="wt-sandbox-1", project="acme-dev")
+    )
+    assert proc.returncode != 0
+    assert "spec.cloudRun.project acme-dev is not allowed" in proc.stderr
+    accepted = _apply(
+        control_plane, namespace, run("inside", jobName="wt-sandbox-gpu", project="acme-prod")
+    )
+    assert accepted.returncode == 0, accepted.stderr
 
 
 GITOPS_MARKERS = [

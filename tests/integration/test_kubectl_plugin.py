@@ -28,7 +28,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.integration.conftest import batch_spec, local_spec
+from tests.integration.conftest import batch_spec, cloud_run_spec, local_spec
 from wt_operator.api import human_duration
 
 pytestmark = pytest.mark.timeout(180)
@@ -602,3 +602,46 @@ async def test_a_batch_run_submitted_by_the_operator_shows_its_logs(
     described = await kubectl_wt(control_plane, "describe", "cloud", "-n", namespace)
     assert f"  Name:         {job['jobName']}" in described.stdout.splitlines()
     assert "  Logs:         https://console.cloud.google.com/" in described.stdout
+
+
+async def test_a_cloud_run_job_run_shows_its_execution_and_its_logs(
+    start_operator: Any,
+    control_plane: Any,
+    namespace: str,
+    runs: Any,
+    cloud_run_server: Any,
+    cloud_logging: CloudLoggingStandIn,
+    google_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    cloud_run_server.lifecycle = [("RUNNING", 0.3), ("SUCCEEDED", 0.6)]
+    start_operator(
+        CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, WT_OPERATOR_BATCH_POLL_INTERVAL="0.2"
+    )
+    run = tmp_path / "sandboxed.yaml"
+    run.write_text(manifest("sandboxed", cloud_run_spec()))
+    proc = await kubectl_wt(control_plane, "submit", "-f", str(run), "--wait", "-n", namespace)
+    assert proc.returncode == 0, proc.stderr
+    execution = (await runs.get("sandboxed"))["status"]["cloudRun"]
+    cloud_logging.add(0, "sandbox: unpacking")
+    cloud_logging.add(1, "sandbox: done")
+    proc = await kubectl_wt(
+        control_plane,
+        "logs",
+        "sandboxed",
+        "-n",
+        namespace,
+        env=plugin_env(control_plane, **google_env),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "sandbox: unpacking\nsandbox: done\n"
+    short = execution["executionName"].rsplit("/", 1)[-1]
+    _, body = cloud_logging.requests[-1]
+    assert f'labels."run.googleapis.com/execution_name"="{short}"' in body["filter"]
+    assert body["resourceNames"] == ["projects/wt-test-project"]
+    assert f"Console: {execution['consoleUrl']}" in proc.stderr
+    described = await kubectl_wt(control_plane, "describe", "sandboxed", "-n", namespace)
+    lines = described.stdout.splitlines()
+    assert f"  Name:         {execution['executionName']}" in lines
+    assert "  State:        SUCCEEDED" in lines
+    assert f"  Console:      {execution['consoleUrl']}" in lines

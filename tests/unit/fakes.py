@@ -226,6 +226,9 @@ class FakeInvokers:
     def batch(self, req: RunRequest) -> FakeBatch:
         return self.batch_invoker
 
+    def cloud_run(self, req: RunRequest) -> Any:
+        raise NotImplementedError("CloudRunJob runs are tested against the Cloud Run stand-in")
+
     async def kill_stale(self, marker: str) -> int:
         self.killed.append(marker)
         return self.stale.pop(marker, 0)

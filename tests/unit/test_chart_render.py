@@ -709,6 +709,26 @@ def test_workflows_get_a_results_volume_and_only_the_admins_variables(helm: Path
     assert '["^acme-.*$"]' in check["expression"]
 
 
+def test_cloud_run_policy_only_when_a_list_is_set(helm: Path) -> None:
+    assert "wt-wt-operator-cloud-run-policy" not in policies(render(helm))
+    docs = render(helm, "cloudRun.allowedJobs={wt-sandbox-*}", "cloudRun.allowedProjects={acme}")
+    policy = policies(docs)["wt-wt-operator-cloud-run-policy"]
+    checks = {v["message"].split(" ")[0]: v for v in policy["spec"]["validations"]}
+    assert checks.keys() == {"spec.cloudRun.jobName", "spec.cloudRun.project"}
+    job = checks["spec.cloudRun.jobName"]
+    assert '["^wt-sandbox-.*$"]' in job["expression"]
+    assert "cloudRun.allowedJobs of the wt-operator chart" in job["message"]
+    env = env_of(docs)
+    assert env["WT_OPERATOR_CLOUD_RUN_ALLOWED_JOBS"] == "wt-sandbox-*"
+    assert env["WT_OPERATOR_CLOUD_RUN_ALLOWED_PROJECTS"] == "acme"
+    bindings = [
+        d
+        for d in by_kind(docs, "ValidatingAdmissionPolicyBinding")
+        if d["spec"]["policyName"] == "wt-wt-operator-cloud-run-policy"
+    ]
+    assert len(bindings) == 1
+
+
 def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> None:
     policy = policies(render(helm))["wt-wt-operator-gitops-guard"]
     managed = policy["spec"]["variables"][0]["expression"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wt_kubectl.cloud_logging import batch_log_location, entry_text
+from wt_kubectl.cloud_logging import batch_log_location, cloud_run_log_location, entry_text
 from wt_kubectl.core import (
     exit_code_for,
     generate_name_from,
@@ -346,6 +346,40 @@ def test_describe_prefers_the_operators_duration_and_shows_the_batch_job() -> No
     assert "  Logs:         https://console/x" in lines
     assert "Reason:         <none>" in lines  # runs an older operator handled
     assert lines[-1] == "Events:         <none>"
+
+
+def test_describe_shows_the_cloud_run_execution_and_where_its_output_is() -> None:
+    execution = "projects/p/locations/europe-west4/jobs/wt-sandbox/executions/wt-sandbox-x1"
+    run = {
+        "metadata": {"name": "c", "namespace": "n"},
+        "spec": {"invoker": "CloudRunJob"},
+        "status": {
+            "phase": "Submitted",
+            "cloudRun": {
+                "jobName": "projects/p/locations/europe-west4/jobs/wt-sandbox",
+                "executionName": execution,
+                "state": "RUNNING",
+                "consoleUrl": "https://console/exec",
+            },
+        },
+    }
+    lines = render_describe(run, [], NOW).splitlines()
+    assert "Cloud Run Execution:" in lines
+    assert f"  Name:         {execution}" in lines
+    assert "  Console:      https://console/exec" in lines
+    assert "Output:         kubectl wt logs c -n n" in lines
+
+
+def test_cloud_run_logs_select_the_executions_entries() -> None:
+    execution = "projects/p1/locations/europe-west4/jobs/wt-sandbox/executions/wt-sandbox-x1"
+    location = cloud_run_log_location({"executionName": execution})
+    assert location is not None
+    project, query, url = location
+    assert project == "p1"
+    assert 'resource.type="cloud_run_job" AND resource.labels.job_name="wt-sandbox"' in query
+    assert 'labels."run.googleapis.com/execution_name"="wt-sandbox-x1"' in query
+    assert url.startswith("https://console.cloud.google.com/logs/query;query=")
+    assert cloud_run_log_location({"jobName": "projects/p1/locations/r/jobs/j"}) is None
 
 
 def test_wait_prints_plain_lines_per_transition_off_a_terminal() -> None:

@@ -31,7 +31,7 @@ from wt_invokers import (
     TransferError,
     TransientSubmissionError,
 )
-from wt_operator.api import CloudBatchStatus, Phase, Reason
+from wt_operator.api import CloudBatchStatus, CloudRunStatus, Phase, Reason
 from wt_operator.core.status import Transition
 
 __all__ = [
@@ -77,9 +77,15 @@ class Terminal:
     reason: Reason
     message: str
 
-    def transition(self, cloud_batch: CloudBatchStatus | None = None) -> Transition:
+    def transition(
+        self,
+        cloud_batch: CloudBatchStatus | None = None,
+        cloud_run: CloudRunStatus | None = None,
+    ) -> Transition:
         """The status change that records it."""
-        return Transition(Phase.FAILED, self.reason, self.message, cloud_batch=cloud_batch)
+        return Transition(
+            Phase.FAILED, self.reason, self.message, cloud_batch=cloud_batch, cloud_run=cloud_run
+        )
 
 
 @dataclasses.dataclass(frozen=True)

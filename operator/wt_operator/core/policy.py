@@ -26,7 +26,9 @@ __all__ = [
     "BatchDefaults",
     "BatchPlacement",
     "BatchPolicy",
+    "CloudRunPolicy",
     "admit",
+    "cloud_run_target",
     "glob_regex",
     "placement",
     "results_denied",
@@ -45,6 +47,20 @@ class BatchPolicy:
     operator pod's Google identity)."""
     allow_plaintext_secrets: bool = False
     """Whether Kubernetes Secret values (``secretKeyRef``) may be copied into the job."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudRunPolicy:
+    """Which pre-deployed Cloud Run Jobs CloudRunJob runs may trigger; empty = unrestricted.
+
+    The job is the admin's (its image, its service account): naming the jobs and
+    projects a tenant may use is the whole of the admin's say over such a run.
+    """
+
+    allowed_jobs: tuple[str, ...] = ()
+    """Globs of the job's short name (``wt-sandbox-*``)."""
+    allowed_projects: tuple[str, ...] = ()
+    """Globs of the project the job lives in."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +88,15 @@ def placement(req: RunRequest, defaults: BatchDefaults) -> BatchPlacement:
         project=(batch.project if batch else None) or defaults.project,
         region=(batch.region if batch else None) or defaults.region,
         service_account=(batch.service_account if batch else None) or defaults.service_account,
+    )
+
+
+def cloud_run_target(req: RunRequest, defaults: BatchDefaults) -> tuple[str | None, str]:
+    """The job's project and region, falling back to the operator's GCP defaults."""
+    cr = req.cloud_run
+    return (
+        (cr.project if cr else None) or defaults.project,
+        (cr.region if cr else None) or defaults.region,
     )
 
 
@@ -123,6 +148,7 @@ def admit(
     policy: BatchPolicy,
     defaults: BatchDefaults,
     local_results_root: PurePath | None = None,
+    cloud_run: CloudRunPolicy | None = None,
 ) -> Terminal | None:
     """None when the run may start, else the ``PolicyDenied`` outcome saying why and what to do."""
     denied = results_denied(
@@ -138,6 +164,8 @@ def admit(
                 "use invoker CloudBatch"
             )
         return None
+    if req.invoker == "CloudRunJob":
+        return _admit_cloud_run(req, cloud_run or CloudRunPolicy(), policy, defaults)
     where = placement(req, defaults)
     image = req.batch.options.docker_image_uri if req.batch else None
     checks = (
@@ -158,6 +186,38 @@ def admit(
             return _deny(f"the admin restricts the Batch {what} to {listed}; set {field}")
         if not glob_match(value, allowed):
             return _deny(f"Batch {what} {value!r} is not allowed here (allowed: {listed})")
+    return _plaintext_secrets(req, policy)
+
+
+def _admit_cloud_run(
+    req: RunRequest, cloud_run: CloudRunPolicy, policy: BatchPolicy, defaults: BatchDefaults
+) -> Terminal | None:
+    project, _ = cloud_run_target(req, defaults)
+    job = req.cloud_run.job_name if req.cloud_run else None
+    checks = (
+        ("project", project, cloud_run.allowed_projects, "spec.cloudRun.project"),
+        ("job", job, cloud_run.allowed_jobs, "spec.cloudRun.jobName"),
+    )
+    for what, value, allowed, field in checks:
+        if not allowed:
+            continue
+        listed = ", ".join(allowed)
+        if not value:
+            return _deny(f"the admin restricts the Cloud Run {what} to {listed}; set {field}")
+        if not glob_match(value, allowed):
+            return _deny(f"Cloud Run {what} {value!r} is not allowed here (allowed: {listed})")
+    if req.uses_kubernetes_secrets and not policy.allow_plaintext_secrets:
+        return _deny(
+            "spec.env takes values from Kubernetes Secrets (secretKeyRef), which a CloudRunJob "
+            "run would pass to the execution as plain environment overrides, readable by "
+            "anyone who may read Cloud Run executions in the project. Ask the cluster admin "
+            "to allow it (WT_OPERATOR_BATCH_ALLOW_PLAINTEXT_SECRETS=true, chart value "
+            "batch.allowPlaintextSecrets) or give the job its secrets itself"
+        )
+    return None
+
+
+def _plaintext_secrets(req: RunRequest, policy: BatchPolicy) -> Terminal | None:
     if req.uses_kubernetes_secrets and not policy.allow_plaintext_secrets:
         return _deny(
             "spec.env takes values from Kubernetes Secrets (secretKeyRef), which a CloudBatch "

@@ -28,6 +28,7 @@ from wt_operator.reserved_env import ENV_NAME_PATTERN, reserved_reason
 
 __all__ = [
     "BatchRequest",
+    "CloudRunRequest",
     "EnvSource",
     "KeyRef",
     "RunRequest",
@@ -82,11 +83,26 @@ class EnvironmentArchive:
 
 
 @dataclasses.dataclass(frozen=True)
+class CloudRunRequest:
+    """``spec.cloudRun``: the pre-deployed job and the sandbox's inputs (defaults not applied)."""
+
+    job_name: str
+    environment_archive_url: str
+    environment_archive_digest: str | None = None
+    """``sha256:…`` the sandbox checks the archive against (None: unchecked)."""
+    results_upload_url: str | None = None
+    skip_results_archive_upload: bool = False
+    """The workflow writes to ``resultsUrl`` (a bucket) itself; no archive is uploaded."""
+    project: str | None = None
+    region: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RunRequest:
     """Everything a run needs, parsed from the spec; references are still unresolved."""
 
     workflow: str
-    invoker: Literal["Local", "CloudBatch"]
+    invoker: Literal["Local", "CloudBatch", "CloudRunJob"]
     workflow_run_id: str
     results_url: str
     execution_mode: str = "sequential"
@@ -104,6 +120,7 @@ class RunRequest:
     batch: BatchRequest | None = None
     archive: EnvironmentArchive | None = None
     """Local runs from a pixi-pack archive (``spec.environment``) instead of the workspace."""
+    cloud_run: CloudRunRequest | None = None
 
     @property
     def uses_kubernetes_secrets(self) -> bool:
@@ -245,6 +262,29 @@ def _batch(cb: Mapping[str, Any]) -> BatchRequest:
     )
 
 
+def _cloud_run(cr: Mapping[str, Any]) -> CloudRunRequest:
+    for key in ("jobName", "environmentArchiveUrl"):
+        if not cr.get(key):
+            raise InvalidSpecError(f"spec.cloudRun.{key} is required when invoker is CloudRunJob")
+    skip = bool(cr.get("skipResultsArchiveUpload", False))
+    upload = cr.get("resultsUploadUrl") or None
+    if skip == (upload is not None):
+        raise InvalidSpecError(
+            "spec.cloudRun: set exactly one of resultsUploadUrl (the sandbox uploads a results "
+            "archive there) and skipResultsArchiveUpload: true (the workflow writes to "
+            "resultsUrl itself)"
+        )
+    return CloudRunRequest(
+        job_name=str(cr["jobName"]),
+        environment_archive_url=str(cr["environmentArchiveUrl"]),
+        environment_archive_digest=cr.get("environmentArchiveDigest") or None,
+        results_upload_url=str(upload) if upload else None,
+        skip_results_archive_upload=skip,
+        project=cr.get("project") or None,
+        region=cr.get("region") or None,
+    )
+
+
 def parse_spec(
     spec: RunSpec | Mapping[str, Any],
     *,
@@ -273,8 +313,8 @@ def parse_spec(
     if matchspec.name is None:
         raise InvalidSpecError(f"spec.workflow {workflow!r} names no package")
     invoker = spec.get("invoker")
-    if invoker not in ("Local", "CloudBatch"):
-        raise InvalidSpecError(f"spec.invoker {invoker!r} must be Local or CloudBatch")
+    if invoker not in ("Local", "CloudBatch", "CloudRunJob"):
+        raise InvalidSpecError(f"spec.invoker {invoker!r} must be Local, CloudBatch or CloudRunJob")
 
     config_text: str | None = None
     config_ref: KeyRef | None = None
@@ -290,7 +330,7 @@ def parse_spec(
 
     archive = _archive(spec.get("environment"), invoker)
     env = _env(spec.get("env"), results_env_var, allowed_env, check=not admitted)
-    if invoker == "Local" and any(e.gcp_secret_version for e in env):
+    if invoker != "CloudBatch" and any(e.gcp_secret_version for e in env):
         raise InvalidSpecError(
             "spec.env: valueFrom.gcpSecretVersion works only with invoker CloudBatch"
         )
@@ -315,6 +355,7 @@ def parse_spec(
         environment=str((spec.get("local") or {}).get("environment", "default")),
         batch=_batch(spec.get("cloudBatch") or {}) if invoker == "CloudBatch" else None,
         archive=archive,
+        cloud_run=_cloud_run(spec.get("cloudRun") or {}) if invoker == "CloudRunJob" else None,
     )
 
 

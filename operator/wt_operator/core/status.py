@@ -18,6 +18,7 @@ from typing import Any
 from wt_operator.api import (
     TERMINAL_PHASES,
     CloudBatchStatus,
+    CloudRunStatus,
     ConditionDict,
     Phase,
     Reason,
@@ -49,8 +50,9 @@ class Transition:
     message: str
     exit_code: int | None = None
     result: str | None = None
-    """Short outcome for ``kubectl get``: the exit code or the Batch job id."""
+    """Short outcome for ``kubectl get``: the exit code, the Batch job or Cloud Run execution id."""
     cloud_batch: CloudBatchStatus | None = None
+    cloud_run: CloudRunStatus | None = None
     workflow_run_id: str | None = None
     trace_id: str | None = None
 
@@ -193,6 +195,8 @@ def status_patch(
         patch["result"] = t.result
     if t.cloud_batch is not None:
         patch["cloudBatch"] = t.cloud_batch
+    if t.cloud_run is not None:
+        patch["cloudRun"] = t.cloud_run
     if t.workflow_run_id is not None:
         patch["workflowRunId"] = t.workflow_run_id
     if t.trace_id is not None:

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import os
 import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from wt_invokers import CloudBatchInvoker, LocalSubprocessInvoker
+from wt_invokers import CloudBatchInvoker, CloudRunJobsSandboxInvoker, LocalSubprocessInvoker
 from wt_invokers import _process as processes
 from wt_invokers.abstract import as_matchspec
 from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
+from wt_invokers.cloud_run_jobs import (
+    CloudRunClients,
+    ExecutionInfo,
+    JobTarget,
+    SandboxArgs,
+    make_run_clients,
+)
 from wt_invokers.invocation import Invocation
 from wt_invokers.local import LineCallback, kill_stale_processes
 from wt_invokers.retry import RetryPolicy
@@ -30,7 +38,7 @@ from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
 
-__all__ = ["BatchInvoker", "InvokerFactory", "Invokers", "LocalInvoker"]
+__all__ = ["BatchInvoker", "CloudRunInvoker", "InvokerFactory", "Invokers", "LocalInvoker"]
 
 
 class LocalInvoker(Protocol):
@@ -66,6 +74,20 @@ class BatchInvoker(Protocol):
     def job_name_for(self, key: str, readable: str | None = None) -> str: ...
 
 
+class CloudRunInvoker(Protocol):
+    """What the Cloud Run reconciler uses of :class:`~wt_invokers.CloudRunJobsSandboxInvoker`."""
+
+    async def trigger(
+        self, invocation: Invocation, target: JobTarget, sandbox: SandboxArgs
+    ) -> ExecutionInfo: ...
+
+    async def find_execution(self, target: JobTarget, identity: str) -> ExecutionInfo | None: ...
+
+    async def get_execution(self, execution_name: str | None = None) -> ExecutionInfo: ...
+
+    async def cancel_execution(self, execution_name: str | None = None) -> None: ...
+
+
 class InvokerFactory(Protocol):
     """Makes the invokers of runs, and finds and kills the processes a run left behind."""
 
@@ -75,6 +97,8 @@ class InvokerFactory(Protocol):
     def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker: ...
 
     def batch(self, req: RunRequest) -> BatchInvoker: ...
+
+    def cloud_run(self, req: RunRequest) -> CloudRunInvoker: ...
 
     async def kill_stale(self, marker: str) -> int:
         """Kill every process marked ``marker``; how many there were."""
@@ -98,11 +122,15 @@ class Invokers:
             temp_dir=tempfile.gettempdir(),
             admin_env=config.workflow_env,
         )
+        self._run_clients: CloudRunClients | None = None
         self.retry = RetryPolicy(
             max_attempts=None,  # a transient outage never fails a run; a stop cancels the wait
             initial_backoff=0.5,
             max_backoff=config.retry_backoff_max,
             on_retry=lambda what, code: metrics.api_errors.labels("CloudBatch").inc(),
+        )
+        self.run_retry = dataclasses.replace(
+            self.retry, on_retry=lambda what, code: metrics.api_errors.labels("CloudRunJob").inc()
         )
 
     @property
@@ -168,6 +196,18 @@ class Invokers:
             forward_wt_env=False,
         )
 
+    def cloud_run(self, req: RunRequest) -> CloudRunInvoker:
+        if self._run_clients is None:
+            # Shared by all runs, as the Batch client is.
+            self._run_clients = make_run_clients(self.config.cloud_run_emulator_host)
+        return CloudRunJobsSandboxInvoker(
+            req.workflow,
+            clients=self._run_clients,
+            environment=req.environment,
+            results_env_var=self.config.results_env_var,
+            retry=self.run_retry,
+        )
+
     async def kill_stale(self, marker: str) -> int:
         return await kill_stale_processes(marker, grace=self.config.kill_grace_seconds)
 
@@ -175,6 +215,10 @@ class Invokers:
         return await asyncio.to_thread(processes.find_marked, marker)
 
     async def close(self) -> None:
+        run_clients, self._run_clients = self._run_clients, None
+        if run_clients is not None:
+            with contextlib.suppress(Exception):
+                await run_clients.close()
         client, self._batch_client = self._batch_client, None
         transport = getattr(client, "transport", None)
         if transport is not None:

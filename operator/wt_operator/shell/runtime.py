@@ -24,6 +24,7 @@ from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import Transition
 from wt_operator.metrics import Metrics
 from wt_operator.shell.batch_runner import BatchRunner
+from wt_operator.shell.cloudrun_runner import CloudRunRunner
 from wt_operator.shell.invokers import InvokerFactory
 from wt_operator.shell.kube import Kube, RunRef
 from wt_operator.shell.local_runner import LocalRunner
@@ -68,6 +69,7 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self.local = LocalRunner(config, invokers, self.metrics, output_logger)
         self.batch = BatchRunner(config, invokers, self.metrics)
+        self.cloud_run = CloudRunRunner(config, invokers, self.metrics)
         self._background: set[asyncio.Task[Any]] = set()
         self._live: set[str] = set()
         """uids of the runs reconciled in this process right now."""
@@ -143,12 +145,15 @@ class Runtime:
                 policy=self.config.batch_policy,
                 defaults=self.config.batch_defaults,
                 local_results_root=self.config.local_results_root,
+                cloud_run=self.config.cloud_run_policy,
             )
             if denied is not None:
                 await ctx.record(denied.transition())
                 return
         if req.invoker == "Local":
             await self.local.run(ctx, req)
+        elif req.invoker == "CloudRunJob":
+            await self.cloud_run.run(ctx, req)
         else:
             await self.batch.run(ctx, req)
 
@@ -188,6 +193,9 @@ class Runtime:
                     )
                     return
                 await self.batch.delete(ctx, invoker, name)
+                return
+            if spec.get("invoker") == "CloudRunJob":
+                await self.cloud_run.finalize_unowned(ctx, spec)
                 return
             killed = await self.invokers.kill_stale(ref.uid)
             done = "its process tree was killed" if killed else "no process of it was left"

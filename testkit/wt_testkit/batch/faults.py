@@ -40,15 +40,15 @@ def status_code(code: grpc.StatusCode | str) -> grpc.StatusCode:
         raise ValueError(f"unknown gRPC status code {code!r}") from None
 
 
-def _check_method(method: str | None) -> None:
-    if method is not None and method not in METHODS:
-        raise ValueError(f"unknown BatchService method {method!r}; one of {', '.join(METHODS)}")
-
-
 class FaultInjection:
-    """The failures a test has ordered; thread-safe (RPCs take them from the server's loop)."""
+    """The failures a test has ordered; thread-safe (RPCs take them from the server's loop).
 
-    def __init__(self) -> None:
+    Args:
+        methods: the RPC names faults may be ordered for (another stand-in passes its own).
+    """
+
+    def __init__(self, methods: tuple[str, ...] = METHODS) -> None:
+        self._fault_methods = methods
         self._faults_lock = threading.Lock()
         self._fail_next: dict[str, collections.deque[RpcError]] = collections.defaultdict(
             collections.deque
@@ -66,7 +66,7 @@ class FaultInjection:
         message: str | None = None,
     ) -> None:
         """Fail the next ``times`` calls of ``method`` with ``code``, before doing anything."""
-        _check_method(method)
+        self._check_method(method)
         status = status_code(code)
         error = RpcError(status, message or f"{method} failed with {status.name} (injected)")
         with self._faults_lock:
@@ -83,7 +83,7 @@ class FaultInjection:
         Models a reply lost on the way back: the server stored the job, the
         client saw an error and cannot know whether it was stored.
         """
-        _check_method(method)
+        self._check_method(method)
         status = status_code(code)
         with self._faults_lock:
             self._lose_reply[method].extend([status] * times)
@@ -95,7 +95,7 @@ class FaultInjection:
         message: str | None = None,
     ) -> None:
         """Refuse every call of ``method`` (all methods when None) until cleared."""
-        _check_method(method)
+        self._check_method(method)
         status = status_code(code)
         text = message or f"{method or 'call'} denied with {status.name} (injected)"
         with self._faults_lock:
@@ -112,6 +112,11 @@ class FaultInjection:
             self._fail_next.clear()
             self._lose_reply.clear()
             self._deny.clear()
+
+    def _check_method(self, method: str | None) -> None:
+        if method is not None and method not in self._fault_methods:
+            known = ", ".join(self._fault_methods)
+            raise ValueError(f"unknown method {method!r}; one of {known}")
 
     def take_fault(self, method: str) -> tuple[RpcError | None, grpc.StatusCode | None]:
         """For one arriving call: the error to answer at once, or the code of a lost reply."""
