@@ -755,11 +755,15 @@ def test_a_70_character_release_name_is_refused_by_helm(helm: Path) -> None:
 
 def test_crds_install_keep_and_opt_out(helm: Path) -> None:
     crds = by_kind(render(helm), "CustomResourceDefinition")
-    assert {c["metadata"]["name"] for c in crds} == {"workflowruns.wt.dev"}
+    assert {c["metadata"]["name"] for c in crds} == {
+        "workflowruns.wt.dev",
+        "workflowschedules.wt.dev",
+    }
     # kopf's peering CRDs come from crds/: installed by helm before anything else.
     first = by_kind(render(helm, "replicaCount=2", include_crds=True), "CustomResourceDefinition")
     assert {c["metadata"]["name"] for c in first} == {
         "workflowruns.wt.dev",
+        "workflowschedules.wt.dev",
         "kopfpeerings.kopf.dev",
         "clusterkopfpeerings.kopf.dev",
     }
