@@ -11,6 +11,7 @@ again here (reserved env names), so an upgrade never lets them through.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -18,7 +19,13 @@ import yaml
 from rattler import MatchSpec
 
 from wt_invokers.cloud_batch import BatchJobOptions
-from wt_operator.api import RunSpec
+from wt_operator.api import (
+    ANNOTATION_PREVIOUS_SCHEDULED_TIME,
+    ANNOTATION_SCHEDULED_TIME,
+    PREVIOUS_SCHEDULED_TIME_ENV_VAR,
+    SCHEDULED_TIME_ENV_VAR,
+    RunSpec,
+)
 from wt_operator.core.errors import InvalidSpecError
 from wt_operator.reserved_env import reserved_reason
 
@@ -29,6 +36,7 @@ __all__ = [
     "RunRequest",
     "parse_spec",
     "render_yaml",
+    "window_env",
 ]
 
 
@@ -87,6 +95,8 @@ class RunRequest:
     active_deadline_seconds: int | None = None
     environment: str = "default"
     batch: BatchRequest | None = None
+    window_env: tuple[tuple[str, str], ...] = ()
+    """WT_SCHEDULED_TIME / WT_PREVIOUS_SCHEDULED_TIME of a schedule's run (its annotations)."""
 
     @property
     def uses_kubernetes_secrets(self) -> bool:
@@ -158,8 +168,32 @@ def _batch(cb: Mapping[str, Any]) -> BatchRequest:
     )
 
 
+def window_env(annotations: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The reporting window a schedule wrote on its run, as the workflow's variables.
+
+    Only timestamps pass: the annotations are writable by whoever may edit the run, and
+    the workflow should be able to parse what it is given without checking.
+    """
+    found = []
+    for key, var in (
+        (ANNOTATION_SCHEDULED_TIME, SCHEDULED_TIME_ENV_VAR),
+        (ANNOTATION_PREVIOUS_SCHEDULED_TIME, PREVIOUS_SCHEDULED_TIME_ENV_VAR),
+    ):
+        value = annotations.get(key)
+        try:
+            if value and dt.datetime.fromisoformat(value).tzinfo is not None:
+                found.append((var, value))
+        except ValueError:
+            continue
+    return tuple(found)
+
+
 def parse_spec(
-    spec: RunSpec | Mapping[str, Any], *, uid: str, results_env_var: str | None = None
+    spec: RunSpec | Mapping[str, Any],
+    *,
+    uid: str,
+    results_env_var: str | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> RunRequest:
     """Validate what the schema cannot and build a :class:`RunRequest`.
 
@@ -213,4 +247,5 @@ def parse_spec(
         active_deadline_seconds=int(deadline) if deadline is not None else None,
         environment=str((spec.get("local") or {}).get("environment", "default")),
         batch=_batch(spec.get("cloudBatch") or {}) if invoker == "CloudBatch" else None,
+        window_env=window_env(annotations or {}),
     )

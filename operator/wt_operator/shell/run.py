@@ -26,7 +26,15 @@ from wt_operator.core.status import Transition, parse_time, remaining, status_pa
 from wt_operator.metrics import Metrics
 from wt_operator.shell.kube import Kube, RunRef
 
-__all__ = ["Clock", "RunContext", "StopFlag", "StopRequested", "StopSignal", "SystemClock"]
+__all__ = [
+    "CancelRequests",
+    "Clock",
+    "RunContext",
+    "StopFlag",
+    "StopRequested",
+    "StopSignal",
+    "SystemClock",
+]
 
 T = TypeVar("T")
 RunLogger = logging.Logger | logging.LoggerAdapter[Any]
@@ -76,6 +84,23 @@ class StopFlag:
 
     async def wait(self) -> None:
         await self._event.wait()
+
+
+class CancelRequests:
+    """spec.cancel of active runs, seen on the watch, as one event per run its reconciler
+    waits on (the watch handler sets it; the reconciler may start before or after)."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def event(self, uid: str) -> asyncio.Event:
+        return self._events.setdefault(uid, asyncio.Event())
+
+    def request(self, uid: str) -> None:
+        self.event(uid).set()
+
+    def forget(self, uid: str) -> None:
+        self._events.pop(uid, None)
 
 
 class StopRequested(Exception):
