@@ -135,8 +135,12 @@ def schedule_run_body(
     meta = schedule["metadata"]
     template = schedule["spec"]["runTemplate"]
     tmeta = template.get("metadata") or {}
+    # A GitOps tool's tracking marker copied onto a run would make the tool prune it (it is
+    # not in Git) and the chart's gitopsGuard refuse its TTL: runs belong to the schedule.
+    markers = {key for _, key, _ in GITOPS_MARKERS}
+    labels = {k: v for k, v in (tmeta.get("labels") or {}).items() if k not in markers}
     annotations = {
-        **(tmeta.get("annotations") or {}),
+        **{k: v for k, v in (tmeta.get("annotations") or {}).items() if k not in markers},
         ANNOTATION_SCHEDULED_TIME: scheduled,
         ANNOTATION_TRIGGER: trigger,
     }
@@ -144,7 +148,7 @@ def schedule_run_body(
         annotations[ANNOTATION_PREVIOUS_SCHEDULED_TIME] = previous
     metadata: dict[str, Any] = {
         "namespace": meta["namespace"],
-        "labels": {**(tmeta.get("labels") or {}), LABEL_SCHEDULE: meta["name"]},
+        "labels": {**labels, LABEL_SCHEDULE: meta["name"]},
         "annotations": annotations,
         "ownerReferences": [
             {

@@ -368,11 +368,13 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
             for rule in role["rules"]:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], rule
-            # delete: retention; create/patch configmaps: each Local run's log ConfigMap.
+            # delete: retention; create/patch configmaps: each Local run's log ConfigMap;
+            # create runs: WorkflowSchedules (tests/unit/test_schedule_chart.py).
             assert verbs_on(role, "wt.dev", "workflowruns") == {
                 "get",
                 "list",
                 "watch",
+                "create",
                 "patch",
                 "delete",
             }
@@ -483,6 +485,7 @@ def test_prometheus_rule_passes_promtool_check_rules(
         "WTBackendErrors",
         "WTWorkflowRunsQueuedLong",
         "WTOperatorDown",
+        "WTWorkflowScheduleNotSucceeding",  # tests/unit/test_schedule_chart.py
     }
     promtool_check(promtool, groups, tmp_path / "rules.yaml")
     exported = operator_metric_names()
