@@ -243,3 +243,32 @@ async def test_cancel_before_start_never_starts_it(start_operator: Any, runs: Ru
     start_operator()
     obj = await runs.wait_for("never", ["Cancelled"], timeout=30)
     assert "before it started" in obj["status"]["message"]
+
+
+@pytest.mark.timeout(200)
+async def test_replace_cancels_the_active_run_which_stays_in_the_history(
+    start_operator: Any, runs: Runs, schedules: Schedules
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    await schedules.create(
+        "replacing",
+        local_spec({"sleep": 300}),
+        schedule="* * * * *",
+        concurrencyPolicy="Replace",
+        failedRunsHistoryLimit=5,
+    )
+    # The current minute's slot is due at once; the next one replaces its run.
+    await schedules.patch_status(
+        "replacing", {"lastSlotTime": iso(minute(now) - dt.timedelta(minutes=1))}
+    )
+    start_operator()
+    [first] = await wait_runs(runs, "replacing", 1, timeout=30)
+    await runs.wait_for(first["metadata"]["name"], ["Running"], timeout=30)
+    found = await wait_runs(runs, "replacing", 2, timeout=MINUTE + 20)
+    cancelled = await runs.wait_for(first["metadata"]["name"], ["Cancelled"], timeout=30)
+    assert cancelled["spec"]["cancel"] is True
+    assert "cancelled (spec.cancel)" in cancelled["status"]["message"]
+    [second] = [r for r in found if r["metadata"]["name"] != first["metadata"]["name"]]
+    await runs.wait_for(second["metadata"]["name"], ["Running"], timeout=30)
+    reasons = [e.reason for e in await runs.events("replacing")]
+    assert "Replaced" in reasons
