@@ -84,9 +84,14 @@ class Scope:
 class KopfStop:
     """kopf's daemon stop flag, or the run's spec.cancel, as the runtime's StopSignal."""
 
-    def __init__(self, stopped: kopf.DaemonStopped, cancel: asyncio.Event) -> None:
+    def __init__(self, stopped: kopf.DaemonStopped, cancels: CancelRequests, uid: str) -> None:
         self._stopped = stopped
-        self._cancel = cancel
+        self._cancels = cancels
+        self._uid = uid
+        self._cancel = cancels.event(uid)
+
+    def generation(self) -> int | None:
+        return self._cancels.generation(self._uid) if self._cancel.is_set() else None
 
     def why(self) -> Stopping | None:
         if not self._stopped:
@@ -221,13 +226,13 @@ def register(
         runtime: Runtime = memo.runtime
         cancels: CancelRequests = memo.cancels
         if spec.get("cancel"):
-            cancels.request(uid)
+            cancels.request(uid, meta.get("generation"))
         try:
             await runtime.reconcile(
                 _ref(name, namespace, uid, meta),
                 dict(spec),
                 dict(status),
-                KopfStop(stopped, cancels.event(uid)),
+                KopfStop(stopped, cancels, uid),
                 annotations=dict(meta.get("annotations") or {}),
             )
         finally:
@@ -247,7 +252,7 @@ def register(
             memo.finalized.notify(uid)
         if is_active(status):
             if spec.get("cancel"):
-                memo.cancels.request(uid)
+                memo.cancels.request(uid, meta.get("generation"))
             return _deleted_while_held(meta)
         return (
             uid in memo.reaper or ttl_for(spec, meta, config.ttl_seconds_after_finished) is not None

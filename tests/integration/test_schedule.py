@@ -231,6 +231,8 @@ async def test_cancel_keeps_the_run_and_its_record(
     await runs.patch("stop-me", {"spec": {"cancel": True}})
     obj = await runs.wait_for("stop-me", ["Cancelled"], timeout=30)
     assert "cancelled (spec.cancel) while running" in obj["status"]["message"]
+    # The cancel changed the spec: the final status observes it (GitOps tools wait for that).
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
     await wait_process_gone(grandchild)
     assert not process_is_alive(grandchild)
     assert await runs.get("stop-me") is not None  # still there, unlike a delete
