@@ -100,7 +100,7 @@ def schedules(runs: Runs) -> Schedules:
     return Schedules(runs)
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(300)
 async def test_two_operators_start_exactly_one_run_per_real_slot_with_its_window(
     start_operator: Any, runs: Runs, schedules: Schedules, tmp_path: Path
 ) -> None:
@@ -110,8 +110,10 @@ async def test_two_operators_start_exactly_one_run_per_real_slot_with_its_window
         "kopf.dev", "v1", runs.namespace, "kopfpeerings",
         {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "wt-operator"}},
     )  # fmt: skip
-    start_operator(standalone=False, priority=10)
-    start_operator(standalone=False, priority=20)
+    replicas = [
+        start_operator(standalone=False, priority=10),
+        start_operator(standalone=False, priority=20),
+    ]
     made = await schedules.create(
         "minutely",
         local_spec({"echo_file": str(echo)}),
@@ -136,6 +138,18 @@ async def test_two_operators_start_exactly_one_run_per_real_slot_with_its_window
     assert status["lastSuccessfulTime"] == done["status"]["completionTime"]
     assert dt.datetime.fromisoformat(status["lastScheduleTime"].replace("Z", "+00:00")) == slot
     assert status["nextScheduleTime"] > status["lastScheduleTime"]
+
+    # A restart across a slot: both replicas down while the next slot passes, then one
+    # comes back and starts that slot's run, once (startingDeadlineSeconds unset).
+    for op in replicas:
+        op.stop()
+    following = slot + dt.timedelta(minutes=1)
+    await asyncio.sleep(max(0.0, (following - dt.datetime.now(dt.UTC)).total_seconds()) + 2)
+    start_operator()
+    found = await wait_runs(runs, "minutely", 2, timeout=30)
+    names = sorted(r["metadata"]["name"] for r in found)
+    assert f"minutely-{int(following.timestamp()) // 60}" in names
+    assert len(names) == len(set(names))
 
 
 async def test_after_an_outage_one_catch_up_run_and_a_restart_adds_none(
