@@ -288,3 +288,16 @@ async def test_replace_cancels_the_active_run_which_stays_in_the_history(
     await runs.wait_for(second["metadata"]["name"], ["Running"], timeout=30)
     reasons = [e.reason for e in await runs.events("replacing")]
     assert "Replaced" in reasons
+
+
+async def test_an_unknown_time_zone_stalls_the_schedule_and_says_so(
+    start_operator: Any, runs: Runs, schedules: Schedules
+) -> None:
+    await schedules.create("lost", local_spec(), schedule="@daily", timeZone="Mars/Olympus")
+    start_operator()
+    await wait_status(schedules, "lost", "conditions")
+    stalled = condition(await schedules.get("lost"), "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSchedule")
+    assert "'Mars/Olympus' is not an IANA time zone" in stalled["message"]
+    assert "InvalidSchedule" in [e.reason for e in await runs.events("lost")]
+    assert await runs_of(runs, "lost") == []

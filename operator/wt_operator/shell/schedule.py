@@ -211,13 +211,14 @@ class ScheduleReconciler:
         if p.missed:
             self.metrics.schedule_missed.labels(ref.namespace, ref.name).inc(p.missed)
             patch["missedSlots"] = int(status.get("missedSlots") or 0) + p.missed
-            await self._event(
-                ref,
-                "MissedSchedule",
-                f"{p.missed} slot(s) passed without a run (operator down, "
-                "startingDeadlineSeconds passed, or suspended)",
-                warning=not schedule.suspend,
-            )
+            if not schedule.suspend:  # a suspended schedule skips slots by request: no noise
+                await self._event(
+                    ref,
+                    "MissedSchedule",
+                    f"{p.missed} slot(s) passed without a run (operator down, or "
+                    "startingDeadlineSeconds passed)",
+                    warning=True,
+                )
         if p.too_many_missed:
             await self._event(
                 ref,
