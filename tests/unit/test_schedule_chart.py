@@ -120,3 +120,29 @@ def test_alert_fires_after_two_intervals_without_success(
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_operators_creates_are_bound_to_schedule_owned_runs(helm: Path) -> None:  # noqa: F811
+    docs = render(helm)
+    [policy] = [
+        d
+        for d in by_kind(docs, "ValidatingAdmissionPolicy")
+        if d["metadata"]["name"] == "wt-wt-operator-operator-runs"
+    ]
+    [condition] = policy["spec"]["matchConditions"]
+    [sa] = by_kind(docs, "ServiceAccount")
+    # Only the operator's own requests: users keep creating runs of their own.
+    assert (
+        f'"system:serviceaccount:{sa["metadata"]["namespace"]}:{sa["metadata"]["name"]}"'
+        in (condition["expression"])
+    )
+    [check] = policy["spec"]["validations"]
+    assert (
+        "o.kind == 'WorkflowSchedule'" in check["expression"]
+        and "controller" in check["expression"]
+    )
+    assert not [
+        d
+        for d in by_kind(render(helm, "rbac.create=false"), "ValidatingAdmissionPolicy")
+        if d["metadata"]["name"].endswith("operator-runs")
+    ]
