@@ -464,6 +464,14 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
     )  # fmt: skip
     assert loose.returncode != 0
     assert "only as a WorkflowSchedule's runs" in loose.stderr
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "0", "controller": True}
+    stray["metadata"]["ownerReferences"] = [owner]
+    adopted = await asyncio.to_thread(
+        control_plane.kubectl,
+        "--kubeconfig", str(sa_kubeconfig), "create", "-n", namespace, "-f", "-",
+        input=json.dumps(stray), check=False,
+    )  # fmt: skip
+    assert "only as a WorkflowSchedule's runs" in adopted.stderr
 
 
 # --------------------------------------------------------------------------- checkov
