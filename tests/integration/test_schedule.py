@@ -220,20 +220,25 @@ async def test_suspend_after_failures_stalls_the_schedule(
         "flaky", {"lastSlotTime": iso(minute(now) - dt.timedelta(minutes=2))}
     )
     start_operator()
-    [run] = await wait_runs(runs, "flaky", 1, timeout=30)
-    await runs.wait_for(run["metadata"]["name"], ["Failed"], timeout=60)
-    obj: dict[str, Any] = {}
-    for _ in range(100):
-        obj = await schedules.get("flaky")
-        if obj["spec"].get("suspend"):
-            break
-        await asyncio.sleep(0.2)
+    # The run fails within a second and, once counted, the history limit (0) deletes it:
+    # the schedule is what a user watches. Its status is written after its spec.suspend
+    # (a status saying "suspended after failures" beside an unsuspended spec would read
+    # as a resume), so the conditions are read once the count is in the status.
+    status = await wait_status(schedules, "flaky", "consecutiveFailures", timeout=60)
+    assert status["consecutiveFailures"] == 1
+    obj = await schedules.get("flaky")
     assert obj["spec"]["suspend"] is True
     stalled = condition(obj, "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "SuspendedAfterFailures")
     assert "1 consecutive failed runs" in stalled["message"]
+    reasons = [e.reason for e in await runs.events("flaky")]
+    assert "Started" in reasons and "SuspendedAfterFailures" in reasons
     # The failed run was counted before the history limit (0) deleted it.
-    await runs.wait_gone(run["metadata"]["name"], timeout=30)
+    for _ in range(100):
+        if not await runs_of(runs, "flaky"):
+            break
+        await asyncio.sleep(0.2)
+    assert await runs_of(runs, "flaky") == []
 
 
 async def test_cancel_keeps_the_run_and_its_record(
