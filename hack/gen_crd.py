@@ -1,4 +1,5 @@
-"""Generate crds/wt.dev_workflowruns.yaml — the one source of truth for the WorkflowRun API.
+"""Generate crds/wt.dev_workflowruns.yaml and crds/wt.dev_workflowschedules.yaml — the one
+source of truth for the WorkflowRun and WorkflowSchedule APIs.
 
 Written as Python rather than hand-edited YAML so every field carries a
 description (``kubectl explain wfr.spec`` teaches the resource) and the CEL
@@ -8,6 +9,7 @@ test fails when the committed YAML and this generator disagree.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from wt_operator.core.spec import KEY_PATTERN, OBJECT_NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "wt.dev_workflowruns.yaml"
+SCHEDULE_CRD_PATH = ROOT / "crds" / "wt.dev_workflowschedules.yaml"
 
 
 def s(desc: str, **kw: Any) -> dict[str, Any]:
@@ -502,6 +505,260 @@ STATUS = obj(
 )
 
 
+_IMMUTABLE = "self == oldSelf"
+
+
+def cancellable(spec: dict[str, Any]) -> dict[str, Any]:
+    """The run's spec with ``cancel``: immutable except that one field, which may only go
+    from unset to true.
+
+    The rule comparing the whole spec becomes one comparison per field, generated from the
+    fields the spec has, so a field added to SPEC later is immutable without anyone
+    remembering to list it here.
+    """
+    out = copy.deepcopy(spec)
+    fields = sorted(out["properties"])
+    out["properties"]["cancel"] = b(
+        "Cancel the run in place (kubectl wt cancel): its process tree is killed or its Batch "
+        "job deleted, and it ends Cancelled with its status, output and Events kept — unlike "
+        "deleting it. May only be set (to true), never changed back. Set by "
+        "concurrencyPolicy Replace of a WorkflowSchedule on the run it replaces.",
+        **{
+            "x-kubernetes-validations": [
+                {"rule": "self == true", "message": "spec.cancel can only be set to true"}
+            ]
+        },
+    )
+    same = " && ".join(
+        f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+        for f in fields
+    )
+    rules = [r for r in out["x-kubernetes-validations"] if r["rule"] != _IMMUTABLE]
+    out["x-kubernetes-validations"] = [
+        {
+            "rule": same,
+            "message": "spec is immutable except spec.cancel: create a new WorkflowRun to run "
+            "again",
+        },
+        {
+            "rule": "!has(oldSelf.cancel) || has(self.cancel)",
+            "message": "spec.cancel cannot be undone: a cancelled run stays cancelled",
+        },
+        *rules,
+    ]
+    return out
+
+
+def template_spec() -> dict[str, Any]:
+    """A WorkflowRun spec as a schedule's runTemplate holds it: the same fields and rules,
+    except immutability (a template is edited in place) and cancel (a run's, not a
+    template's)."""
+    out = copy.deepcopy(SPEC)
+    out["description"] = (
+        "The spec of each run, validated as a WorkflowRun's spec. Editing it changes the "
+        "runs of later slots only."
+    )
+    out["x-kubernetes-validations"] = [
+        r for r in out["x-kubernetes-validations"] if r["rule"] != _IMMUTABLE
+    ]
+    return out
+
+
+def string_map(desc: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": desc,
+        "maxProperties": 64,
+        "additionalProperties": {"type": "string"},
+    }
+
+
+SCHEDULE_NAME_MAX = 52
+"""As CronJob: the run's name adds a dash and the slot's minute since the epoch, and the
+schedule's name must fit a label value (63)."""
+
+SCHEDULE_SPEC = obj(
+    "When to run which workflow, and what to keep.",
+    {
+        "schedule": s(
+            "Cron line in the standard five fields (minute hour day-of-month month "
+            "day-of-week), or @hourly, @daily (@midnight), @weekly, @monthly, @yearly "
+            "(@annually). Read in timeZone: a wall time that is skipped when clocks go "
+            "forward has no run that day; one repeated when they go back runs once.",
+            minLength=1,
+            maxLength=128,
+            pattern=r"^(@[a-z]+|\S+( +\S+){4})$",
+        ),
+        "timeZone": s(
+            "IANA time zone the schedule is read in, e.g. Europe/Berlin (default UTC). An "
+            "unknown zone stalls the schedule with a condition saying so.",
+            maxLength=64,
+            pattern=r"^[A-Za-z][A-Za-z0-9_+/-]*$",
+            default="UTC",
+        ),
+        "suspend": b(
+            "Start no runs while true; slots that pass are not caught up on resume. "
+            "Set by the operator when suspendAfterFailures is reached.",
+            default=False,
+        ),
+        "concurrencyPolicy": s(
+            "When a slot comes while a run of this schedule is still active: Allow starts "
+            "another, Forbid waits for it (within startingDeadlineSeconds), Replace cancels "
+            "it (spec.cancel, so it stays in the history as Cancelled) and starts the new one.",
+            enum=["Allow", "Forbid", "Replace"],
+            default="Forbid",
+        ),
+        "startingDeadlineSeconds": i(
+            "A slot not started within this many seconds (operator down, Forbid waiting) is "
+            "missed. Unset: no deadline, but after an outage only the newest slot runs.",
+            minimum=0,
+            maximum=31536000,
+        ),
+        "successfulRunsHistoryLimit": i(
+            "Succeeded runs to keep (older ones are deleted).", minimum=0, maximum=1000, default=3
+        ),
+        "failedRunsHistoryLimit": i(
+            "Failed and Cancelled runs to keep (older ones are deleted).",
+            minimum=0,
+            maximum=1000,
+            default=1,
+        ),
+        "suspendAfterFailures": i(
+            "Suspend the schedule (spec.suspend) after this many consecutive failed runs, with "
+            "a Suspended condition saying why. Unset: never.",
+            minimum=1,
+            maximum=1000,
+        ),
+        "runTemplate": obj(
+            "The WorkflowRun each slot creates.",
+            {
+                "metadata": obj(
+                    "Labels and annotations of each run (the operator adds its own).",
+                    {
+                        "labels": string_map("Labels of each run."),
+                        "annotations": string_map("Annotations of each run."),
+                    },
+                ),
+                "spec": template_spec(),
+            },
+            required=["spec"],
+        ),
+    },
+    required=["schedule", "runTemplate"],
+)
+
+SCHEDULE_STATUS = obj(
+    "Observed state of the schedule, written by the operator.",
+    {
+        "conditions": {
+            "type": "array",
+            "description": "Ready, Suspended, Stalled and Reconciling (kstatus reads Ready "
+            "and Stalled; Stalled is True when the schedule cannot run or was suspended "
+            "after failures).",
+            "items": CONDITION,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+        "observedGeneration": i("metadata.generation the status reflects."),
+        "lastScheduleTime": s("The slot of the newest run started.", format="date-time"),
+        "lastSuccessfulTime": s("When the newest succeeded run completed.", format="date-time"),
+        "nextScheduleTime": s("The next slot.", format="date-time"),
+        "lastSlotTime": s(
+            "The newest slot dealt with (run or missed); later slots are the ones still due.",
+            format="date-time",
+        ),
+        "active": {
+            "type": "array",
+            "description": "The schedule's runs still active.",
+            "items": obj(
+                "A run of the schedule.",
+                {
+                    "name": s("The WorkflowRun's name."),
+                    "uid": s("The WorkflowRun's uid."),
+                    "scheduledTime": s("Its slot.", format="date-time"),
+                },
+            ),
+        },
+        "activeCount": i("How many runs are active (the ACTIVE column)."),
+        "missedSlots": i("Slots missed since the schedule was created (deadline, outage)."),
+        "consecutiveFailures": i("Failed runs in a row (reset by a success or a resume)."),
+        "failuresCountedThrough": s(
+            "The slot of the newest finished run counted in consecutiveFailures.",
+            format="date-time",
+        ),
+    },
+)
+
+
+def build_schedule() -> dict[str, Any]:
+    """The WorkflowSchedule CRD."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "workflowschedules.wt.dev"},
+        "spec": {
+            "group": "wt.dev",
+            "scope": "Namespaced",
+            "names": {
+                "kind": "WorkflowSchedule",
+                "listKind": "WorkflowScheduleList",
+                "plural": "workflowschedules",
+                "singular": "workflowschedule",
+                "shortNames": ["wfs"],
+                "categories": ["wt"],
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+                        {"name": "Timezone", "type": "string", "jsonPath": ".spec.timeZone"},
+                        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+                        {"name": "Active", "type": "integer", "jsonPath": ".status.activeCount"},
+                        {
+                            "name": "Last Schedule",
+                            "type": "date",
+                            "jsonPath": ".status.lastScheduleTime",
+                        },
+                        # A string: kubectl prints a future date column as <invalid>.
+                        {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": obj(
+                            "A WorkflowSchedule creates a WorkflowRun from its template at each "
+                            "slot of a cron schedule (what a CronJob is to Jobs), tells each run "
+                            "its slot and the previous one (WT_SCHEDULED_TIME, "
+                            "WT_PREVIOUS_SCHEDULED_TIME) and keeps a bounded history.",
+                            {
+                                "apiVersion": s("APIVersion of this object."),
+                                "kind": s("Kind of this object."),
+                                "metadata": {"type": "object"},
+                                "spec": SCHEDULE_SPEC,
+                                "status": SCHEDULE_STATUS,
+                            },
+                            required=["spec"],
+                            **{
+                                "x-kubernetes-validations": [
+                                    {
+                                        "rule": f"self.metadata.name.size() <= {SCHEDULE_NAME_MAX}",
+                                        "message": "a WorkflowSchedule's name has at most "
+                                        f"{SCHEDULE_NAME_MAX} characters (its runs add the "
+                                        "slot to it)",
+                                    }
+                                ]
+                            },
+                        )
+                    },
+                }
+            ],
+        },
+    }
+
+
 def build() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -554,7 +811,7 @@ def build() -> dict[str, Any]:
                                 "apiVersion": s("APIVersion of this object."),
                                 "kind": s("Kind of this object."),
                                 "metadata": {"type": "object"},
-                                "spec": SPEC,
+                                "spec": cancellable(SPEC),
                                 "status": STATUS,
                             },
                             required=["spec"],
@@ -566,12 +823,14 @@ def build() -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def render(crd: dict[str, Any] | None = None) -> str:
     header = "# Generated by hack/gen_crd.py — edit that file, then run `make crds`.\n"
-    return header + yaml.safe_dump(build(), sort_keys=False, width=100)
+    return header + yaml.safe_dump(build() if crd is None else crd, sort_keys=False, width=100)
 
 
 if __name__ == "__main__":
+    outputs = {CRD_PATH: render(), SCHEDULE_CRD_PATH: render(build_schedule())}
     if sys.argv[1:] == ["--check"]:
-        sys.exit(0 if CRD_PATH.read_text() == render() else 1)
-    CRD_PATH.write_text(render())
+        sys.exit(0 if all(p.read_text() == text for p, text in outputs.items()) else 1)
+    for path, text in outputs.items():
+        path.write_text(text)

@@ -27,10 +27,21 @@ from wt_kubectl.errors import PluginError, UsageError
 from wt_kubectl.follow import Progress, follow
 from wt_kubectl.kube import Cluster, connect
 from wt_kubectl.logs import show_logs
+from wt_kubectl.schedules import (
+    cancel_run,
+    describe_schedule,
+    get_schedule,
+    get_schedules,
+    runs_of,
+    schedule_target,
+    set_suspend,
+    trigger_manifest,
+)
 
 __all__ = ["DEBUG_ENV", "main"]
 
 DEBUG_ENV = "WT_KUBECTL_DEBUG"
+SCHEDULE_KINDS = {"schedules", "schedule", "wfs", "workflowschedules", "workflowschedule"}
 
 
 def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -57,7 +68,8 @@ def _wait_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="kubectl wt",
-        description="Submit, follow, re-run and inspect WorkflowRuns (wt.dev/v1alpha1).",
+        description="Submit, follow, re-run, cancel and inspect WorkflowRuns, and trigger, "
+        "suspend, resume and inspect WorkflowSchedules (wt.dev/v1alpha1).",
         epilog="RBAC each command needs: docs/kubectl-plugin.md",
     )
     _globals(top, top=True)
@@ -90,9 +102,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
 
-    p = sub.add_parser("describe", help="phase, reason, message, timings and Events of a run")
+    p = sub.add_parser(
+        "describe",
+        help="a run's phase, reason, timings and Events; or a schedule's (schedule NAME)",
+    )
+    _globals(p, top=False)
+    p.add_argument("target", nargs="+", metavar="[schedule] NAME")
+
+    p = sub.add_parser("cancel", help="stop a run in place: it ends Cancelled, its record kept")
     _globals(p, top=False)
     p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("trigger", help="start a run of a schedule now (marked manual)")
+    _globals(p, top=False)
+    p.add_argument("name", metavar="SCHEDULE")
+    p.add_argument("--name", dest="new_name", help="name of the run (default: generated)")
+    _wait_flags(p, optional=True)
+
+    for verb, what in (("suspend", "start no more runs"), ("resume", "start runs again")):
+        p = sub.add_parser(verb, help=f"make a schedule {what}")
+        _globals(p, top=False)
+        p.add_argument("name", metavar="SCHEDULE")
+
+    p = sub.add_parser("get", help="schedules with their last runs' phases")
+    _globals(p, top=False)
+    p.add_argument("kind", choices=sorted(SCHEDULE_KINDS), metavar="schedules")
+    p.add_argument("name", nargs="?", metavar="NAME")
     return top
 
 
@@ -145,7 +180,30 @@ async def _run(args: argparse.Namespace) -> int:
                 default_namespace=cluster.namespace,
             )
             return await _created(cluster, body, namespace, args, timeout)
+        now = dt.datetime.now(dt.UTC)
+        if args.command == "get":
+            sys.stdout.write(await get_schedules(cluster, args.name, now))
+            return 0
+        if args.command == "describe":
+            target = schedule_target(args.target)
+            if target is not None:
+                obj = await get_schedule(cluster, target[1])
+                runs = await runs_of(cluster, target[1])
+                events = await cluster.list_events(obj["metadata"]["uid"])
+                sys.stdout.write(describe_schedule(obj, runs, events, now))
+                return 0
+            args.name = args.target[0]
+        if args.command in ("suspend", "resume"):
+            print(await set_suspend(cluster, args.name, suspend=args.command == "suspend"))
+            return 0
+        if args.command == "trigger":
+            schedule = await get_schedule(cluster, args.name)
+            body = trigger_manifest(schedule, now=now, name=args.new_name)
+            return await _created(cluster, body, cluster.namespace, args, timeout)
         name = run_name(args.name)
+        if args.command == "cancel":
+            print(await cancel_run(cluster, name))
+            return 0
         if args.command == "wait":
             return await _wait(cluster, name, timeout)
         if args.command == "rerun":

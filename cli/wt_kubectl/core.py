@@ -16,7 +16,9 @@ from typing import Any
 
 from wt_kubectl.errors import UsageError
 from wt_operator.api import (
+    ANNOTATION_PREVIOUS_SCHEDULED_TIME,
     ANNOTATION_RERUN_OF,
+    ANNOTATION_SCHEDULED_TIME,
     API_VERSION,
     ARGO_TRACKING_LABEL,
     GITOPS_MARKERS,
@@ -273,6 +275,7 @@ def rerun_manifest(
     """
     old_meta = old.get("metadata") or {}
     spec = copy.deepcopy(dict(old.get("spec") or {}))
+    spec.pop("cancel", None)  # re-running a cancelled run runs it
     if not keep_workflow_run_id:
         spec.pop("workflowRunId", None)
     meta: dict[str, Any] = {"namespace": old_meta.get("namespace")}
@@ -286,6 +289,11 @@ def rerun_manifest(
     labels = _user_keys(old_meta.get("labels"))
     annotations = _user_keys(old_meta.get("annotations"))
     annotations[ANNOTATION_RERUN_OF] = str(old_meta.get("name") or "")
+    # A re-run of a schedule's run covers the same window (the report of the same month),
+    # though it is no longer the schedule's run.
+    for key in (ANNOTATION_SCHEDULED_TIME, ANNOTATION_PREVIOUS_SCHEDULED_TIME):
+        if key in (old_meta.get("annotations") or {}):
+            annotations[key] = str(old_meta["annotations"][key])
     if labels:
         meta["labels"] = labels
     meta["annotations"] = annotations

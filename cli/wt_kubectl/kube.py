@@ -167,6 +167,9 @@ class Cluster:
                 namespace,
                 PLURAL,
                 body,
+                # As kubectl apply/create do by default: a misspelled field (confg:) is
+                # refused, not silently dropped, so a run never starts without its config.
+                field_validation="Strict",
                 _preload_content=False,
                 _request_timeout=_TIMEOUT,
             ),

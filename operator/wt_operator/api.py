@@ -17,7 +17,10 @@ __all__ = [
     "ANNOTATION_LOG_BYTES",
     "ANNOTATION_LOG_COMPLETE",
     "ANNOTATION_LOG_TRUNCATED",
+    "ANNOTATION_PREVIOUS_SCHEDULED_TIME",
     "ANNOTATION_RERUN_OF",
+    "ANNOTATION_SCHEDULED_TIME",
+    "ANNOTATION_TRIGGER",
     "API_VERSION",
     "ARGO_TRACKING_LABEL",
     "FINALIZER",
@@ -27,10 +30,15 @@ __all__ = [
     "KIND",
     "LABEL_RUN_NAME",
     "LABEL_RUN_UID",
+    "LABEL_SCHEDULE",
     "LOG_KEY",
     "OTLP_ENDPOINT_ENV_VAR",
     "PEERING_NAME",
     "PLURAL",
+    "PREVIOUS_SCHEDULED_TIME_ENV_VAR",
+    "SCHEDULED_TIME_ENV_VAR",
+    "SCHEDULE_KIND",
+    "SCHEDULE_PLURAL",
     "TERMINAL_PHASES",
     "TRACEPARENT_ENV_VAR",
     "VERSION",
@@ -47,6 +55,7 @@ __all__ = [
     "RunStatus",
     "human_duration",
     "log_configmap_name",
+    "schedule_run_body",
 ]
 
 GROUP = "wt.dev"
@@ -90,6 +99,22 @@ HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 """Set by ``helm install/upgrade`` on every object of a release (never by ``helm template``,
 which Argo CD uses): Helm re-creates nothing on its own, so such a run is not GitOps-managed."""
 
+SCHEDULE_PLURAL = "workflowschedules"
+SCHEDULE_KIND = "WorkflowSchedule"
+
+LABEL_SCHEDULE = "wt.dev/schedule"
+"""On each run a WorkflowSchedule created: the schedule's name (selects its history)."""
+ANNOTATION_SCHEDULED_TIME = "wt.dev/scheduled-time"
+"""On each run of a schedule: its slot, RFC 3339 in the schedule's zone (for a manual
+run, when it was triggered). The workflow gets it as :data:`SCHEDULED_TIME_ENV_VAR`."""
+ANNOTATION_PREVIOUS_SCHEDULED_TIME = "wt.dev/previous-scheduled-time"
+"""On each run of a schedule: the slot before its own, so the run's reporting window is
+``[previous, scheduled)``. The workflow gets it as :data:`PREVIOUS_SCHEDULED_TIME_ENV_VAR`."""
+ANNOTATION_TRIGGER = "wt.dev/trigger"
+"""On each run of a schedule: ``schedule`` (a slot) or ``manual`` (``kubectl wt trigger``)."""
+SCHEDULED_TIME_ENV_VAR = "WT_SCHEDULED_TIME"
+PREVIOUS_SCHEDULED_TIME_ENV_VAR = "WT_PREVIOUS_SCHEDULED_TIME"
+
 ANNOTATION_RERUN_OF = "wt.dev/rerun-of"
 """Set by ``kubectl wt rerun`` on the new run: the name of the run it repeats."""
 
@@ -101,6 +126,58 @@ ANNOTATION_LOG_BYTES = "wt.dev/log-bytes"
 """How many bytes of output the workflow wrote in all (more than stored when truncated)."""
 ANNOTATION_LOG_TRUNCATED = "wt.dev/log-truncated"
 """``"true"`` when the middle of the output was cut to respect the size limit."""
+
+
+def schedule_run_body(
+    schedule: dict[str, Any],
+    *,
+    scheduled: str,
+    previous: str | None,
+    trigger: Literal["schedule", "manual"],
+    name: str | None = None,
+    generate_name: str | None = None,
+) -> dict[str, Any]:
+    """The WorkflowRun a WorkflowSchedule starts (at a slot, or by ``kubectl wt trigger``).
+
+    One builder for the operator and the plugin, so a manual run is the same as a
+    scheduled one: the template's labels and annotations, the schedule's label, the
+    reporting window as annotations (RFC 3339 strings, in the schedule's zone), and the
+    schedule as controlling owner (deleted with it, listed as its history).
+    """
+    meta = schedule["metadata"]
+    template = schedule["spec"]["runTemplate"]
+    tmeta = template.get("metadata") or {}
+    # A GitOps tool's tracking marker copied onto a run would make the tool prune it (it is
+    # not in Git) and the chart's gitopsGuard refuse its TTL: runs belong to the schedule.
+    markers = {key for _, key, _ in GITOPS_MARKERS} | {ARGO_TRACKING_LABEL}
+    labels = {k: v for k, v in (tmeta.get("labels") or {}).items() if k not in markers}
+    annotations = {
+        **{k: v for k, v in (tmeta.get("annotations") or {}).items() if k not in markers},
+        ANNOTATION_SCHEDULED_TIME: scheduled,
+        ANNOTATION_TRIGGER: trigger,
+    }
+    if previous:
+        annotations[ANNOTATION_PREVIOUS_SCHEDULED_TIME] = previous
+    metadata: dict[str, Any] = {
+        "namespace": meta["namespace"],
+        "labels": {**labels, LABEL_SCHEDULE: meta["name"]},
+        "annotations": annotations,
+        "ownerReferences": [
+            {
+                "apiVersion": API_VERSION,
+                "kind": SCHEDULE_KIND,
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "controller": True,
+            }
+        ],
+    }
+    if name is not None:
+        metadata["name"] = name
+    if generate_name is not None:
+        metadata["generateName"] = generate_name
+    spec = {k: v for k, v in template["spec"].items() if k != "cancel"}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
 def human_duration(seconds: float) -> str:

@@ -20,12 +20,13 @@ from wt_operator.core.retention import expiry, ttl_for
 from wt_operator.core.status import is_active
 from wt_operator.kopf_settings import configure_settings
 from wt_operator.metrics import Metrics
+from wt_operator.schedule_handlers import register_schedules
 from wt_operator.shell.credentials import in_cluster, kubeconfig_needs_plugins
 from wt_operator.shell.invokers import Invokers
 from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session
 from wt_operator.shell.peering import warn_while_missing
 from wt_operator.shell.retention import Reaper
-from wt_operator.shell.run import SystemClock
+from wt_operator.shell.run import CancelRequests, SystemClock
 from wt_operator.shell.runtime import Runtime
 
 __all__ = ["Scope", "register"]
@@ -75,26 +76,39 @@ class Scope:
 
     @property
     def streams(self) -> int:
-        """Long-lived watch connections: WorkflowRuns and the peering object per namespace."""
-        return 2 * max(len(self.namespaces or ()), 1) + 2
+        """Long-lived watch connections: WorkflowRuns, WorkflowSchedules and the peering
+        object per namespace."""
+        return 3 * max(len(self.namespaces or ()), 1) + 2
 
 
 class KopfStop:
-    """kopf's daemon stop flag as the runtime's StopSignal."""
+    """kopf's daemon stop flag, or the run's spec.cancel, as the runtime's StopSignal."""
 
-    def __init__(self, stopped: kopf.DaemonStopped) -> None:
+    def __init__(self, stopped: kopf.DaemonStopped, cancels: CancelRequests, uid: str) -> None:
         self._stopped = stopped
+        self._cancels = cancels
+        self._uid = uid
+        self._cancel = cancels.event(uid)
+
+    def generation(self) -> int | None:
+        return self._cancels.generation(self._uid) if self._cancel.is_set() else None
 
     def why(self) -> Stopping | None:
         if not self._stopped:
-            return None
+            return Stopping.CANCELLED if self._cancel.is_set() else None
         reason = self._stopped.reason
         return (
             Stopping.DELETED if reason and "RESOURCE_DELETED" in str(reason) else Stopping.OPERATOR
         )
 
     async def wait(self) -> None:
-        await self._stopped.wait()
+        stop = asyncio.ensure_future(self._stopped.wait())
+        cancel = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({stop, cancel}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            cancel.cancel()
 
 
 def _active(status: Any, **_: Any) -> bool:
@@ -115,6 +129,7 @@ def register(
     registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics, scope: Scope
 ) -> None:
     """Register the operator's handlers into ``registry``."""
+    register_schedules(registry, metrics)
 
     @kopf.on.login(registry=registry)
     async def operator_login(memo: kopf.Memo, **kwargs: Any) -> Any:
@@ -151,6 +166,7 @@ def register(
         clock = SystemClock()
         memo.kube, memo.invokers = kube, invokers
         memo.finalized = Finalized()
+        memo.cancels = CancelRequests()
         memo.runtime = Runtime(config, kube, invokers, clock=clock, metrics=metrics)
         memo.reaper = Reaper(kube, clock)
         memo.reaper.start()
@@ -208,9 +224,19 @@ def register(
         if not await memo.finalized.wait(uid, meta, stopped):
             return
         runtime: Runtime = memo.runtime
-        await runtime.reconcile(
-            _ref(name, namespace, uid, meta), dict(spec), dict(status), KopfStop(stopped)
-        )
+        cancels: CancelRequests = memo.cancels
+        if spec.get("cancel"):
+            cancels.request(uid, meta.get("generation"))
+        try:
+            await runtime.reconcile(
+                _ref(name, namespace, uid, meta),
+                dict(spec),
+                dict(status),
+                KopfStop(stopped, cancels, uid),
+                annotations=dict(meta.get("annotations") or {}),
+            )
+        finally:
+            cancels.forget(uid)
 
     def needs_event(
         type: str | None, uid: str, meta: Any, spec: Any, status: Any, memo: Any, **_: Any
@@ -220,10 +246,13 @@ def register(
         # also why the waiting daemon is woken from here: on every run's path, and a
         # handler invocation for it cost about 1.7 ms of CPU per Local run.
         if type == "DELETED":
+            memo.cancels.forget(uid)
             return uid in memo.reaper
         if FINALIZER in (meta.get("finalizers") or ()):
             memo.finalized.notify(uid)
         if is_active(status):
+            if spec.get("cancel"):
+                memo.cancels.request(uid, meta.get("generation"))
             return _deleted_while_held(meta)
         return (
             uid in memo.reaper or ttl_for(spec, meta, config.ttl_seconds_after_finished) is not None

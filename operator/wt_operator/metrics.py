@@ -49,6 +49,33 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Schedules: labelled by namespace and schedule (a bounded set the admin creates).
+        self.schedule_runs = Counter(
+            "wt_workflowschedule_runs_started_total",
+            "Runs a WorkflowSchedule started for its slots.",
+            ["schedule_namespace", "schedule"],
+            registry=self.registry,
+        )
+        self.schedule_missed = Counter(
+            "wt_workflowschedule_missed_slots_total",
+            "Slots of a WorkflowSchedule that passed without a run (deadline, outage, Forbid).",
+            ["schedule_namespace", "schedule"],
+            registry=self.registry,
+        )
+        self.schedule_last_success = Gauge(
+            "wt_workflowschedule_last_success_timestamp_seconds",
+            "When the schedule's newest succeeded run completed (its creation until one has); "
+            "time() minus this is the seconds since the last success. Absent while suspended.",
+            ["schedule_namespace", "schedule"],
+            registry=self.registry,
+        )
+        self.schedule_interval = Gauge(
+            "wt_workflowschedule_interval_seconds",
+            "Seconds between the schedule's last slot and its next one.",
+            ["schedule_namespace", "schedule"],
+            registry=self.registry,
+        )
+
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Serve ``/metrics`` from a background thread (prometheus_client's own server)."""
         start_http_server(port, addr=addr, registry=self.registry)

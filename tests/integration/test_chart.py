@@ -114,7 +114,9 @@ def test_rendered_manifests_pass_server_side_apply(
         "-",
         input={"apiVersion": "v1", "kind": "List", "items": crd_docs},
     )
-    assert applied.stdout.count("serverside-applied") == len(crd_docs) == 3
+    assert (
+        applied.stdout.count("serverside-applied") == len(crd_docs) == 4
+    )  # runs, schedules, 2 peerings
     names = [f"crd/{d['metadata']['name']}" for d in crd_docs]
     control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
     # The rest server-side applied as a dry run: validated and admitted by the API server
@@ -480,6 +482,9 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         ("watch", "workflowruns.wt.dev"),
         ("patch", "workflowruns.wt.dev"),
         ("delete", "workflowruns.wt.dev"),  # retention (TTL)
+        ("create", "workflowruns.wt.dev"),  # a schedule's runs (bounded by a policy, below)
+        ("patch", "workflowschedules.wt.dev"),
+        ("patch", "workflowschedules.wt.dev/status"),
         ("create", "configmaps"),  # a Local run's log ConfigMap
         ("patch", "configmaps"),
     ]
@@ -496,7 +501,8 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         ("create", "pods", "-n", namespace),
         ("list", "secrets", "-n", namespace),
         ("update", "workflowruns.wt.dev", "-n", namespace),
-        ("create", "workflowruns.wt.dev", "-n", namespace),
+        ("create", "workflowruns.wt.dev", "-n", other_namespace),
+        ("delete", "workflowschedules.wt.dev", "-n", namespace),
     ]
     for verb_and_resource in denied:
         answer = as_operator("auth", "can-i", *verb_and_resource).stdout.strip()
@@ -504,6 +510,28 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
     forbidden = as_operator("get", "secrets", "-n", other_namespace)
     assert forbidden.returncode != 0
     assert "Forbidden" in forbidden.stderr
+    # Its create right serves schedules only: a run not owned by one is refused.
+    stray = {
+        "apiVersion": "wt.dev/v1alpha1",
+        "kind": "WorkflowRun",
+        "metadata": {"name": "stray"},
+        "spec": local_spec(),
+    }
+    loose = await asyncio.to_thread(
+        control_plane.kubectl,
+        "--kubeconfig", str(sa_kubeconfig), "create", "-n", namespace, "-f", "-",
+        input=json.dumps(stray), check=False,
+    )  # fmt: skip
+    assert loose.returncode != 0
+    assert "only as a WorkflowSchedule's runs" in loose.stderr
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "0", "controller": True}
+    stray["metadata"]["ownerReferences"] = [owner]
+    adopted = await asyncio.to_thread(
+        control_plane.kubectl,
+        "--kubeconfig", str(sa_kubeconfig), "create", "-n", namespace, "-f", "-",
+        input=json.dumps(stray), check=False,
+    )  # fmt: skip
+    assert "only as a WorkflowSchedule's runs" in adopted.stderr
 
 
 # --------------------------------------------------------------------------- checkov

@@ -368,11 +368,13 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
             for rule in role["rules"]:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], rule
-            # delete: retention; create/patch configmaps: each Local run's log ConfigMap.
+            # delete: retention; create/patch configmaps: each Local run's log ConfigMap;
+            # create runs: WorkflowSchedules (tests/unit/test_schedule_chart.py).
             assert verbs_on(role, "wt.dev", "workflowruns") == {
                 "get",
                 "list",
                 "watch",
+                "create",
                 "patch",
                 "delete",
             }
@@ -483,6 +485,7 @@ def test_prometheus_rule_passes_promtool_check_rules(
         "WTBackendErrors",
         "WTWorkflowRunsQueuedLong",
         "WTOperatorDown",
+        "WTWorkflowScheduleNotSucceeding",  # tests/unit/test_schedule_chart.py
     }
     promtool_check(promtool, groups, tmp_path / "rules.yaml")
     exported = operator_metric_names()
@@ -741,13 +744,16 @@ def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> Non
     (validation,) = policy["spec"]["validations"]
     assert "ttlSecondsAfterFinished" in validation["expression"]
     assert "run again" in validation["message"]
-    assert not policies(render(helm, "gitopsGuard.enabled=false"))
+    # Left: the bound on the operator's own creates (tests/unit/test_schedule_chart.py).
+    assert policies(render(helm, "gitopsGuard.enabled=false")).keys() == {
+        "wt-wt-operator-operator-runs"
+    }
 
 
 def test_policies_bind_to_the_watched_namespaces_only(helm: Path) -> None:
     docs = render(helm, *NON_DEFAULT, "batch.allowedProjects={p}")
     bindings = by_kind(docs, "ValidatingAdmissionPolicyBinding")
-    assert len(bindings) == 2
+    assert len(bindings) == 3  # batch policy, GitOps guard, the operator's own creates
     for binding in bindings:
         assert binding["spec"]["matchResources"]["namespaceSelector"] == {
             "matchExpressions": [
@@ -810,11 +816,15 @@ def test_a_70_character_release_name_is_refused_by_helm(helm: Path) -> None:
 
 def test_crds_install_keep_and_opt_out(helm: Path) -> None:
     crds = by_kind(render(helm), "CustomResourceDefinition")
-    assert {c["metadata"]["name"] for c in crds} == {"workflowruns.wt.dev"}
+    assert {c["metadata"]["name"] for c in crds} == {
+        "workflowruns.wt.dev",
+        "workflowschedules.wt.dev",
+    }
     # kopf's peering CRDs come from crds/: installed by helm before anything else.
     first = by_kind(render(helm, "replicaCount=2", include_crds=True), "CustomResourceDefinition")
     assert {c["metadata"]["name"] for c in first} == {
         "workflowruns.wt.dev",
+        "workflowschedules.wt.dev",
         "kopfpeerings.kopf.dev",
         "clusterkopfpeerings.kopf.dev",
     }

@@ -60,10 +60,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "wt-operator.runRules" -}}
 - apiGroups: ["wt.dev"]
   resources: ["workflowruns"]
-  # delete: retention (spec.ttlSecondsAfterFinished / operator.ttlSecondsAfterFinished).
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  # delete: retention (spec.ttlSecondsAfterFinished / operator.ttlSecondsAfterFinished) and
+  # schedules' history limits; create: a schedule's runs, always in the schedule's own
+  # namespace and owned by it; patch: finalizers and spec.cancel (concurrencyPolicy Replace).
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["wt.dev"]
   resources: ["workflowruns/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["wt.dev"]
+  resources: ["workflowschedules"]
+  # patch: kopf's finalizer, and spec.suspend after suspendAfterFailures failed runs.
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["wt.dev"]
+  resources: ["workflowschedules/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["events"]

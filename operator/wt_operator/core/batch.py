@@ -124,12 +124,12 @@ def deadline_exceeded(job: CloudBatchStatus, req: RunRequest) -> Transition:
     )
 
 
-def cancelled(job: CloudBatchStatus | None, how: str) -> Transition:
-    """The run was deleted and its job (if any) is really gone."""
+def cancelled(job: CloudBatchStatus | None, how: str, *, verb: str = "deleted") -> Transition:
+    """The run was deleted (or cancelled) and its job (if any) is really gone."""
     return Transition(
         Phase.CANCELLED,
         Reason.CANCELLED,
-        f"deleted; {how}",
+        f"{verb}; {how}",
         cloud_batch={**job, "state": DELETED} if job else None,
     )
 

@@ -151,12 +151,12 @@ def deadline_exceeded(status: CloudRunStatus, req: RunRequest) -> Transition:
     )
 
 
-def cancelled(status: CloudRunStatus | None, how: str) -> Transition:
-    """The run was deleted and its execution (if any) has stopped."""
+def cancelled(status: CloudRunStatus | None, how: str, *, verb: str = "deleted") -> Transition:
+    """The run was deleted (or cancelled) and its execution (if any) has stopped."""
     return Transition(
         Phase.CANCELLED,
         Reason.CANCELLED,
-        f"deleted; {how}",
+        f"{verb}; {how}",
         cloud_run={**status, "state": DELETED} if status else None,
     )
 

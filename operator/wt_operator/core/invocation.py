@@ -39,6 +39,7 @@ def invocation(
     """The library's Invocation for this run (``env``: the author's resolved variables)."""
     extra = dict(env)
     extra[TRACEPARENT_ENV_VAR] = traceparent(uid)
+    extra.update(req.window_env)
     if req.otel_endpoint:
         extra[OTLP_ENDPOINT_ENV_VAR] = req.otel_endpoint
     return Invocation(

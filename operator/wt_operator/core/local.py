@@ -55,6 +55,18 @@ class Stopping(enum.Enum):
     """The run was deleted: cancel it."""
     OPERATOR = "operator"
     """This operator is exiting or standing down: its runs are lost to it."""
+    CANCELLED = "cancelled"
+    """spec.cancel was set: cancel it as a deletion would, but the run and its record stay."""
+
+    @property
+    def cancels(self) -> bool:
+        """Whether the run's process tree or Batch job must go (deleted or cancelled)."""
+        return self is not Stopping.OPERATOR
+
+    @property
+    def verb(self) -> str:
+        """How the run's message says what happened to it."""
+        return "cancelled (spec.cancel)" if self is Stopping.CANCELLED else "deleted"
 
 
 def lost(killed: int) -> Transition:
@@ -92,8 +104,8 @@ def deadline_while_queued(req: RunRequest) -> Transition:
 def stopped_while_queued(why: Stopping) -> Transition | None:
     """Deleted while queued: Cancelled. An operator leaving a queued run: nothing (the
     next operator takes it over, since nothing was started)."""
-    if why is Stopping.DELETED:
-        return Transition(Phase.CANCELLED, Reason.CANCELLED, "deleted while queued")
+    if why.cancels:
+        return Transition(Phase.CANCELLED, Reason.CANCELLED, f"{why.verb} while queued")
     return None
 
 
@@ -161,11 +173,11 @@ def outcome(result: LocalOutcome, req: RunRequest, *, tail: str) -> Transition:
                 f"activeDeadlineSeconds={req.active_deadline_seconds} exceeded; "
                 "the workflow's process tree was killed",
             )
-        case Stopped(why=Stopping.DELETED):
+        case Stopped(why=why) if why.cancels:
             return Transition(
                 Phase.CANCELLED,
                 Reason.CANCELLED,
-                "deleted while running; the process tree was killed",
+                f"{why.verb} while running; the process tree was killed",
             )
         case Stopped():
             return Transition(

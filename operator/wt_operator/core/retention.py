@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wt_operator.api import ARGO_TRACKING_LABEL, GITOPS_MARKERS, HELM_RELEASE_ANNOTATION
+from wt_operator.api import (
+    ARGO_TRACKING_LABEL,
+    GITOPS_MARKERS,
+    HELM_RELEASE_ANNOTATION,
+    LABEL_SCHEDULE,
+)
 from wt_operator.core.status import parse_time
 
 __all__ = ["expiry", "gitops_manager", "ttl_for"]
@@ -35,12 +40,15 @@ def ttl_for(
     """Seconds after completion the run is deleted, or None to keep it.
 
     ``spec.ttlSecondsAfterFinished`` wins; else the operator default, unless a
-    GitOps tool manages the run.
+    GitOps tool manages the run or a WorkflowSchedule does (its history limits are its
+    runs' retention: the default deleting them would empty ``kubectl wt get schedules``).
     """
     explicit = spec.get("ttlSecondsAfterFinished")
     if explicit is not None:
         return int(explicit)
     if default is None or gitops_manager(metadata) is not None:
+        return None
+    if LABEL_SCHEDULE in (metadata.get("labels") or {}):
         return None
     return default
 

@@ -13,6 +13,7 @@ started is never failed by a rule that is newer than it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -21,7 +22,13 @@ import yaml
 from rattler import MatchSpec
 
 from wt_invokers.cloud_batch import BatchJobOptions
-from wt_operator.api import RunSpec
+from wt_operator.api import (
+    ANNOTATION_PREVIOUS_SCHEDULED_TIME,
+    ANNOTATION_SCHEDULED_TIME,
+    PREVIOUS_SCHEDULED_TIME_ENV_VAR,
+    SCHEDULED_TIME_ENV_VAR,
+    RunSpec,
+)
 from wt_operator.core.errors import InvalidSpecError
 from wt_operator.core.globs import glob_match
 from wt_operator.reserved_env import ENV_NAME_PATTERN, reserved_reason
@@ -37,6 +44,7 @@ __all__ = [
     "key_ref_problem",
     "parse_spec",
     "render_yaml",
+    "window_env",
 ]
 
 
@@ -121,6 +129,8 @@ class RunRequest:
     archive: EnvironmentArchive | None = None
     """Local runs from a pixi-pack archive (``spec.environment``) instead of the workspace."""
     cloud_run: CloudRunRequest | None = None
+    window_env: tuple[tuple[str, str], ...] = ()
+    """WT_SCHEDULED_TIME / WT_PREVIOUS_SCHEDULED_TIME of a schedule's run (its annotations)."""
 
     @property
     def uses_kubernetes_secrets(self) -> bool:
@@ -285,6 +295,26 @@ def _cloud_run(cr: Mapping[str, Any]) -> CloudRunRequest:
     )
 
 
+def window_env(annotations: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The reporting window a schedule wrote on its run, as the workflow's variables.
+
+    Only timestamps pass: the annotations are writable by whoever may edit the run, and
+    the workflow should be able to parse what it is given without checking.
+    """
+    found = []
+    for key, var in (
+        (ANNOTATION_SCHEDULED_TIME, SCHEDULED_TIME_ENV_VAR),
+        (ANNOTATION_PREVIOUS_SCHEDULED_TIME, PREVIOUS_SCHEDULED_TIME_ENV_VAR),
+    ):
+        value = annotations.get(key)
+        try:
+            if value and dt.datetime.fromisoformat(value).tzinfo is not None:
+                found.append((var, value))
+        except ValueError:
+            continue
+    return tuple(found)
+
+
 def parse_spec(
     spec: RunSpec | Mapping[str, Any],
     *,
@@ -292,6 +322,7 @@ def parse_spec(
     results_env_var: str | None = None,
     allowed_env: Sequence[str] = (),
     admitted: bool = False,
+    annotations: Mapping[str, str] | None = None,
 ) -> RunRequest:
     """Validate what the schema cannot and build a :class:`RunRequest`.
 
@@ -356,6 +387,7 @@ def parse_spec(
         batch=_batch(spec.get("cloudBatch") or {}) if invoker == "CloudBatch" else None,
         archive=archive,
         cloud_run=_cloud_run(spec.get("cloudRun") or {}) if invoker == "CloudRunJob" else None,
+        window_env=window_env(annotations or {}),
     )
 
 

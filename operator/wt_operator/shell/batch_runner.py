@@ -16,7 +16,6 @@ from wt_operator.core.batch import Submit
 from wt_operator.core.errors import Terminal, classify
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
-from wt_operator.core.local import Stopping
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
@@ -58,7 +57,7 @@ class BatchRunner:
             else:
                 await self._track(ctx, req, invoker, plan.job, poll_now=True)
         except StopRequested as stop:
-            if stop.why is Stopping.DELETED:
+            if stop.why.cancels:
                 # A create may have been stored although we never saw its reply: delete
                 # by name whatever the status says.
                 await self.delete(ctx, invoker, name)
@@ -187,4 +186,5 @@ class BatchRunner:
             if job
             else "no job was recorded; any job under its name was deleted"
         )
-        await ctx.record(batch.cancelled(recorded, how))
+        why = ctx.stop.why()
+        await ctx.record(batch.cancelled(recorded, how, verb=why.verb if why else "deleted"))

@@ -19,7 +19,6 @@ from wt_operator.core.cloudrun import Trigger
 from wt_operator.core.errors import Terminal
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
-from wt_operator.core.local import Stopping
 from wt_operator.core.masking import Masker
 from wt_operator.core.policy import cloud_run_target
 from wt_operator.core.spec import RunRequest, parse_spec
@@ -71,7 +70,7 @@ class CloudRunRunner:
             else:
                 await self._track(ctx, req, invoker, plan.execution, poll_now=True)
         except StopRequested as stop:
-            if stop.why is Stopping.DELETED:
+            if stop.why.cancels:  # deleted, or cancelled in place (spec.cancel)
                 await self.cancel(ctx, invoker, target)
             raise
 
@@ -220,7 +219,8 @@ class CloudRunRunner:
                 await ctx.record(cloudrun.cancelling(ctx.phase, status, error, delay))
             await ctx.clock.sleep(delay)
             delay = min(delay * 2, self.config.retry_backoff_max)
-        await ctx.record(cloudrun.cancelled(status, how))
+        why = ctx.stop.why()
+        await ctx.record(cloudrun.cancelled(status, how, verb=why.verb if why else "deleted"))
 
     async def finalize_unowned(self, ctx: RunContext, spec: Mapping[str, Any]) -> None:
         """A CloudRunJob run deleted while no reconciler owned it: stop its execution."""

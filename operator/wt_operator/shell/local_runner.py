@@ -20,7 +20,7 @@ from wt_operator.core import local
 from wt_operator.core.errors import Terminal, Transient, classify
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
-from wt_operator.core.local import Exited, LocalOutcome, Stopped, Stopping, TimedOut
+from wt_operator.core.local import Exited, LocalOutcome, Stopped, TimedOut
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition, log_tail
@@ -155,7 +155,7 @@ class LocalRunner:
                 result = await self._start_and_wait(ctx, req, invoker, invocation)
             finally:
                 self.metrics.active.labels("Local").dec()
-            if isinstance(result, Stopped) and result.why is Stopping.DELETED:
+            if isinstance(result, Stopped) and result.why.cancels:
                 await self._until_gone(ctx)
             # Nothing of the run is left: the next queued run may start while this one's
             # outcome is written (a queue hand-off no longer waits for two API writes).

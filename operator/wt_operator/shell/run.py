@@ -26,7 +26,15 @@ from wt_operator.core.status import Transition, parse_time, remaining, status_pa
 from wt_operator.metrics import Metrics
 from wt_operator.shell.kube import Kube, RunRef
 
-__all__ = ["Clock", "RunContext", "StopFlag", "StopRequested", "StopSignal", "SystemClock"]
+__all__ = [
+    "CancelRequests",
+    "Clock",
+    "RunContext",
+    "StopFlag",
+    "StopRequested",
+    "StopSignal",
+    "SystemClock",
+]
 
 T = TypeVar("T")
 RunLogger = logging.Logger | logging.LoggerAdapter[Any]
@@ -59,6 +67,10 @@ class StopSignal(Protocol):
     async def wait(self) -> None:
         """Return once stopped."""
 
+    def generation(self) -> int | None:
+        """The run's metadata.generation when a cancel was asked (setting spec.cancel bumps
+        it, so the Cancelled status must observe it); None for other stops."""
+
 
 class StopFlag:
     """A :class:`StopSignal` set by hand (tests, runs no daemon owns)."""
@@ -76,6 +88,34 @@ class StopFlag:
 
     async def wait(self) -> None:
         await self._event.wait()
+
+    def generation(self) -> int | None:
+        return None
+
+
+class CancelRequests:
+    """spec.cancel of active runs, seen on the watch, as one event per run its reconciler
+    waits on (the watch handler sets it; the reconciler may start before or after)."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+        self._generations: dict[str, int] = {}
+
+    def event(self, uid: str) -> asyncio.Event:
+        return self._events.setdefault(uid, asyncio.Event())
+
+    def generation(self, uid: str) -> int | None:
+        """The generation the cancel was seen at."""
+        return self._generations.get(uid)
+
+    def request(self, uid: str, generation: int | None) -> None:
+        if generation is not None:
+            self._generations[uid] = generation
+        self.event(uid).set()
+
+    def forget(self, uid: str) -> None:
+        self._events.pop(uid, None)
+        self._generations.pop(uid, None)
 
 
 class StopRequested(Exception):
@@ -133,7 +173,7 @@ class RunContext:
         patch = status_patch(
             t,
             previous=self.status,
-            generation=self.ref.generation,
+            generation=self.stop.generation() or self.ref.generation,
             now=dt.datetime.fromtimestamp(self.clock.now(), dt.UTC),
         )
         await self.kube.patch_status(self.ref, patch)

@@ -108,12 +108,13 @@ class Runtime:
         spec: Mapping[str, Any],
         status: Mapping[str, Any],
         stop: StopSignal,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         """Drive one run until it is terminal, or until it is stopped."""
         ctx = self._context(ref, spec, status, stop)
         self._live.add(ref.uid)
         try:
-            await self._reconcile(ctx, spec)
+            await self._reconcile(ctx, spec, annotations or {})
         except RunGoneError:
             ctx.logger.info("the WorkflowRun is gone; nothing left to do")
         except StopRequested as stopped:
@@ -122,7 +123,16 @@ class Runtime:
             ctx.close()
             self._live.discard(ref.uid)
 
-    async def _reconcile(self, ctx: RunContext, spec: Mapping[str, Any]) -> None:
+    async def _reconcile(
+        self, ctx: RunContext, spec: Mapping[str, Any], annotations: Mapping[str, str]
+    ) -> None:
+        if ctx.stop.why() is local.Stopping.CANCELLED and ctx.phase == Phase.PENDING:
+            await ctx.record(
+                Transition(
+                    Phase.CANCELLED, Reason.CANCELLED, "cancelled (spec.cancel) before it started"
+                )
+            )
+            return
         if spec.get("invoker") == "Local" and local.resume(ctx.phase) is local.Resume.LOST:
             await self.local.lost(ctx)
             return
@@ -134,6 +144,7 @@ class Runtime:
                 results_env_var=self.config.results_env_var,
                 allowed_env=self.config.allowed_env,
                 admitted=started,
+                annotations=annotations,
             )
         except Exception as exc:
             await ctx.fail(exc)
