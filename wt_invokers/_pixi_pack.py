@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from wt_invokers._tarsafe import extract_all
 from wt_invokers.exceptions import EnvironmentDigestError, PixiUnpackError
 
 __all__ = [
@@ -150,11 +151,12 @@ def _install(archive: Path, tmp: Path, entry: UnpackedEnvironment, pkgs_dir: Pat
 
 
 def _extract(archive: Path, dest: Path) -> None:
-    # The "data" filter refuses absolute paths, "..", links leaving dest and device
-    # files, and drops setuid bits: an archive from the network cannot write elsewhere.
+    # Absolute paths, "..", links leaving dest and device files are refused, setuid bits
+    # dropped: an archive from the network cannot write elsewhere (_tarsafe says why not
+    # tarfile's own filter alone).
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
+            extract_all(tar, str(dest))
     except (tarfile.TarError, OSError) as exc:
         raise PixiUnpackError(f"cannot extract {archive.name}: {exc}") from exc
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from wt_invokers._tarsafe import UnsafeMemberError, check_member
 from wt_invokers.exceptions import InvokerConfigurationError, TransferError
 from wt_invokers.retry import RetryPolicy, retry_call
 
@@ -30,7 +31,7 @@ _RETRYABLE_STATUS = frozenset({408, 429})
 _MAX_REDIRECTS = 5
 
 
-class UnsafeResultsError(tarfile.FilterError):
+class UnsafeResultsError(UnsafeMemberError):
     """The results directory holds an entry that must not leave the sandbox."""
 
 
@@ -151,33 +152,34 @@ async def upload(path: Path, url: str, *, policy: RetryPolicy, timeout: float) -
     )
 
 
-def _refuse_unsafe(member: tarfile.TarInfo) -> tarfile.TarInfo:
-    # Refused, not repaired: a results directory holding these was tampered with by the
-    # (untrusted) workflow, and whatever opens the archive downstream must be safe.
-    if member.islnk():
-        raise UnsafeResultsError(f"{member.name} is a hard link", member)
-    if member.isdev() or member.isfifo():
-        raise UnsafeResultsError(f"{member.name} is a device or FIFO", member)
-    if member.mode & (stat.S_ISUID | stat.S_ISGID):
-        raise UnsafeResultsError(f"{member.name} has the setuid/setgid bit", member)
-    try:
-        checked = tarfile.data_filter(member, "")  # absolute paths, "..", escaping symlinks
-    except tarfile.FilterError as exc:
-        raise UnsafeResultsError(f"{member.name}: {exc}", member) from exc
-    # data_filter blanks owner and (for dirs, links) mode, which the writer cannot store.
-    checked.mode = member.mode & 0o755 if checked.mode is None else checked.mode
-    checked.uid = checked.gid = 0
-    checked.uname = checked.gname = ""
-    return checked
+def _refuse_unsafe(results_dir: Path) -> Callable[[tarfile.TarInfo], tarfile.TarInfo]:
+    root = str(results_dir)
+
+    def refuse(member: tarfile.TarInfo) -> tarfile.TarInfo:
+        # Refused, not repaired: a results directory holding these was tampered with by the
+        # (untrusted) workflow, and whatever opens the archive downstream must be safe.
+        if member.islnk():
+            raise UnsafeResultsError(f"{member.name} is a hard link", member)
+        if member.mode & (stat.S_ISUID | stat.S_ISGID):
+            raise UnsafeResultsError(f"{member.name} has the setuid/setgid bit", member)
+        try:
+            checked = check_member(member, root)  # absolute, "..", escaping links, devices
+        except UnsafeMemberError as exc:
+            raise UnsafeResultsError(str(exc), member) from exc
+        checked.uid = checked.gid = 0  # the archive says nothing of the sandbox's users
+        return checked
+
+    return refuse
 
 
 def archive_results(results_dir: Path, dest: Path) -> None:
     """Tar+gzip the contents of ``results_dir`` into ``dest``; UnsafeResultsError on an
     entry that must not leave the sandbox (and no archive is left behind)."""
+    refuse = _refuse_unsafe(results_dir)
     try:
         with tarfile.open(dest, "w:gz") as tar:
             for item in sorted(results_dir.iterdir()):
-                tar.add(item, arcname=item.name, filter=_refuse_unsafe)
+                tar.add(item, arcname=item.name, filter=refuse)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
