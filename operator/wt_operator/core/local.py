@@ -56,13 +56,14 @@ class Stopping(enum.Enum):
     """This operator is exiting or standing down: its runs are lost to it."""
 
 
-def lost(killed: int) -> Transition:
-    """A run whose process belonged to an operator process that is gone."""
+def lost(killed: int, *, why: str | None = None) -> Transition:
+    """A run whose process belonged to an operator process (or runner) that is gone."""
     state = "was still there and has been killed" if killed else "is gone"
+    cause = f" and {why}" if why else ""
     return Transition(
         Phase.FAILED,
         Reason.INVOKER_LOST,
-        f"the operator restarted while this run was in flight; its process {state}. "
+        f"the operator restarted while this run was in flight{cause}; its process {state}. "
         "Create a new WorkflowRun to run it again.",
     )
 

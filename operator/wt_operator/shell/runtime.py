@@ -122,7 +122,7 @@ class Runtime:
 
     async def _reconcile(self, ctx: RunContext, spec: Mapping[str, Any]) -> None:
         if spec.get("invoker") == "Local" and local.resume(ctx.phase) is local.Resume.LOST:
-            await self.local.lost(ctx)
+            await self.local.lost(ctx, spec)
             return
         started = ctx.phase == Phase.SUBMITTED  # already past every check: only track it
         try:

@@ -37,6 +37,7 @@ if [ -n "$echo_file" ]; then
     printf 'cwd %s\n' "$(pwd)"
     printf 'pid %s\n' "$$"
     printf 'config_mode %s\n' "$(stat -c %a "$config_file")"
+    printf 'oom_score_adj %s\n' "$(cat /proc/self/oom_score_adj 2>/dev/null)"
     env | sed 's/^/env /'
   } > "$echo_file.tmp"
   cp "$config_file" "$echo_file.config"
@@ -83,6 +84,11 @@ fi
 
 append_to=$(cfg append_to)
 [ -n "$append_to" ] && { t=$(cfg tag); printf '%s\n' "${t:-ran}" >> "$append_to"; }
+# try_read: paths the workflow tries to read, one verdict line each (isolation tests).
+for p in $(cfg try_read); do
+  if [ -d "$p" ]; then ls -A "$p" >/dev/null 2>&1 && echo "READ $p" || echo "DENIED $p"
+  elif cat "$p" >/dev/null 2>&1; then echo "READ $p"; else echo "DENIED $p"; fi
+done
 var=$(cfg print_env)
 [ -n "$var" ] && eval "printf '%s=%s\\n' \"\$var\" \"\${$var:-}\""
 
