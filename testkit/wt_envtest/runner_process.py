@@ -35,7 +35,7 @@ class RunnerProcess:
         args = [
             sys.executable,
             "-m",
-            "wt_operator.runner.server",
+            "wt_operator.runner",
             "--socket",
             str(self.socket),
             "--allow-uid",

@@ -20,6 +20,7 @@ import pytest
 from wt_invokers import LocalSubprocessInvoker
 from wt_operator.core.errors import InvokerLostError
 from wt_operator.runner import protocol
+from wt_operator.runner.__main__ import probe
 from wt_operator.runner.protocol import FILE_PLACEHOLDER_PREFIX, Start
 from wt_operator.runner.server import Runner
 from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
@@ -225,3 +226,8 @@ async def test_a_run_whose_runner_restarts_ends_invoker_lost(tmp_path: Path) -> 
             await invoker.wait(timeout=30)
     finally:
         await second.close()
+
+
+async def test_the_probe_says_whether_a_runner_answers(runner: Runner, tmp_path: Path) -> None:
+    assert await asyncio.to_thread(probe, runner.socket_path)
+    assert not await asyncio.to_thread(probe, tmp_path / "nothing.sock", 1.0)

@@ -1,4 +1,4 @@
-"""``wt-runner``: start, stream, kill and report Local workflows on the operator's behalf.
+"""The runner: start, stream, kill and report Local workflows on the operator's behalf.
 
 Exists so workflows run beside the operator, not inside it: another uid, another
 container, no ServiceAccount token, nothing of the operator's environment. The
@@ -21,17 +21,14 @@ start, attach to or read another run through the socket.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import contextlib
 import logging
 import os
 import re
-import signal
 import socket
 import struct
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,7 +40,7 @@ from wt_invokers.exceptions import InstallationError, InvokerConfigurationError
 from wt_operator.runner import protocol
 from wt_operator.runner.protocol import FILE_PLACEHOLDER_PREFIX, ErrorKind, ProtocolError, Start
 
-__all__ = ["Runner", "main"]
+__all__ = ["Runner"]
 
 log = logging.getLogger("wt_operator.runner")
 
@@ -401,63 +398,3 @@ def _write_files(start: Start) -> list[Path]:
         remove_all(written)
         raise
     return written
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="wt-runner",
-        description="Run Local workflows handed over a unix socket by the wt operator.",
-    )
-    p.add_argument("--socket", required=True, type=Path, help="the unix socket to listen on")
-    p.add_argument(
-        "--allow-uid",
-        action="append",
-        type=int,
-        required=True,
-        metavar="UID",
-        help="a uid that may connect (the operator's; repeatable)",
-    )
-    p.add_argument(
-        "--allow-same-uid",
-        action="store_true",
-        help="accept --allow-uid equal to the runner's own uid (development only: "
-        "the workflows run as that uid and could then drive the runner)",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="where started runs are recorded, so a restarted runner kills what an earlier "
-        "one left (default: wt-runner-state beside the socket)",
-    )
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if os.getuid() in args.allow_uid and not args.allow_same_uid:
-        print(
-            f"wt-runner: --allow-uid {os.getuid()} is this runner's own uid, which its workflows "
-            "share; run the runner as another uid (or pass --allow-same-uid in development)",
-            file=sys.stderr,
-        )
-        return 2
-    state_dir = args.state_dir or args.socket.parent / "wt-runner-state"
-    runner = Runner(args.socket, allowed_uids=args.allow_uid, state_dir=state_dir)
-
-    async def serve() -> None:
-        await runner.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.close()
-
-    asyncio.run(serve())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
