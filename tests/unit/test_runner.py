@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -231,3 +232,19 @@ async def test_a_run_whose_runner_restarts_ends_invoker_lost(tmp_path: Path) -> 
 async def test_the_probe_says_whether_a_runner_answers(runner: Runner, tmp_path: Path) -> None:
     assert await asyncio.to_thread(probe, runner.socket_path)
     assert not await asyncio.to_thread(probe, tmp_path / "nothing.sock", 1.0)
+
+
+def test_the_runner_refuses_to_serve_its_own_uid(tmp_path: Path) -> None:
+    # Its workflows run as its uid: serving that uid would let any workflow drive it.
+    args = ["--socket", str(tmp_path / "s.sock"), "--allow-uid", str(os.getuid())]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wt_operator.runner", *args], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # it serves: the refusal is missing
+        proc.kill()
+        _, err = proc.communicate()
+    assert proc.returncode == 2, err
+    assert "own uid" in err
+    assert not (tmp_path / "s.sock").exists()

@@ -84,11 +84,23 @@ fi
 
 append_to=$(cfg append_to)
 [ -n "$append_to" ] && { t=$(cfg tag); printf '%s\n' "${t:-ran}" >> "$append_to"; }
-# try_read: paths the workflow tries to read, one verdict line each (isolation tests).
-for p in $(cfg try_read); do
-  if [ -d "$p" ]; then ls -A "$p" >/dev/null 2>&1 && echo "READ $p" || echo "DENIED $p"
-  elif cat "$p" >/dev/null 2>&1; then echo "READ $p"; else echo "DENIED $p"; fi
+# try_read: paths the workflow tries to read, one verdict line each (isolation tests):
+# READ (something in it), EMPTY (readable, nothing in it), DENIED (absent or unreadable).
+for p in $(cfg try_read | tr ',' ' '); do
+  if [ -d "$p" ]; then got=$(ls -A "$p" 2>/dev/null) || { echo "DENIED $p"; continue; }
+  else got=$(cat "$p" 2>/dev/null) || { echo "DENIED $p"; continue; }; fi
+  [ -n "$got" ] && echo "READ $p" || echo "EMPTY $p"
 done
+# scan_environ: look for TEXT in every process environment this workflow can read.
+needle=$(cfg scan_environ)
+if [ -n "$needle" ]; then
+  n=0
+  for f in /proc/[0-9]*/environ; do
+    tr '\0' '\n' < "$f" 2>/dev/null | grep -q -- "$needle" && echo "FOUND $f"
+    n=$((n + 1))
+  done
+  echo "SCANNED $n"
+fi
 var=$(cfg print_env)
 [ -n "$var" ] && eval "printf '%s=%s\\n' \"\$var\" \"\${$var:-}\""
 
