@@ -178,8 +178,9 @@ async def test_runner_gone_for_good_ends_the_run_invoker_lost_not_a_hang(
     runner.start()  # its restart reaps the abandoned tree before the test ends
 
 
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
 async def test_operator_restart_mid_run_picks_the_run_up_and_it_runs_once(
-    start_with_runner: Callable[..., OperatorProcess], runs: Runs, tmp_path: Path
+    start_with_runner: Callable[..., OperatorProcess], runs: Runs, tmp_path: Path, how: str
 ) -> None:
     op = start_with_runner()
     ran = tmp_path / "ran"
@@ -188,12 +189,48 @@ async def test_operator_restart_mid_run_picks_the_run_up_and_it_runs_once(
     )
     await wait_file(ran)
     await runs.wait_for("survivor", ["Running"])
-    op.kill9()
+    if how == "kill9":
+        op.kill9()
+    else:  # a graceful stop (a container restart) hands the run over, it does not kill it
+        await asyncio.to_thread(op.stop)
     await asyncio.sleep(1)
     op.start()
-    obj = await runs.wait_for("survivor", ["Succeeded"], timeout=60)
+    obj = await runs.wait_for("survivor", ["Succeeded", "Failed", "Cancelled"], timeout=60)
+    assert obj["status"]["phase"] == "Succeeded", obj["status"]
     assert obj["status"]["exitCode"] == 0
     assert ran.read_text().splitlines() == ["ran"]  # picked up, never started again
     assert "stdout line 2" in await _log_text(runs, "survivor")  # output from before, kept
     reasons = [e.reason for e in await runs.events("survivor")]
     assert reasons.count("Running") == 1
+
+
+async def test_runs_beyond_the_limit_queue_while_the_runner_runs_the_first(
+    start_with_runner: Callable[..., OperatorProcess], runs: Runs
+) -> None:
+    start_with_runner(WT_OPERATOR_MAX_CONCURRENT_LOCAL_RUNS="1")
+    await runs.create("first", local_spec({"sleep": 3}))
+    await runs.wait_for("first", ["Running"])
+    await runs.create("second", local_spec({"sleep": 0}))
+    queued = await runs.wait_for("second", ["Queued"], timeout=20)
+    assert "limit 1" in queued["status"]["message"]
+    first = await runs.wait_for("first", ["Succeeded"], timeout=30)
+    second = await runs.wait_for("second", ["Succeeded"], timeout=30)
+    assert second["status"]["completionTime"] >= first["status"]["completionTime"]
+
+
+async def test_operator_restarting_while_the_runner_is_gone_ends_the_run_invoker_lost(
+    start_with_runner: Callable[..., OperatorProcess],
+    runner: RunnerProcess,
+    runs: Runs,
+    tmp_path: Path,
+) -> None:
+    op = start_with_runner()
+    await create_tree(runs, "stranded", tmp_path / "grandchild.pid")
+    await runs.wait_for("stranded", ["Running"])
+    op.kill9()
+    runner.kill9()
+    op.start()
+    obj = await runs.wait_for("stranded", ["Failed"], timeout=60)
+    assert condition(obj, "Succeeded")["reason"] == "InvokerLost"
+    assert "the runner is unreachable" in obj["status"]["message"]
+    runner.start()  # its restart reaps the stranded tree before the test ends

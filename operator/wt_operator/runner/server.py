@@ -376,8 +376,12 @@ class Runner:
         loop.call_later(self.finished_ttl, self._forget, run)
 
     def _forget(self, run: _Run) -> None:
-        if self.runs.get(run.marker) is run and run.client is None:
-            del self.runs[run.marker]
+        if self.runs.get(run.marker) is not run:
+            return
+        if run.client is not None:  # still being read: ask again later
+            asyncio.get_running_loop().call_later(self.finished_ttl, self._forget, run)
+            return
+        del self.runs[run.marker]
 
 
 def _check_marker(marker: object) -> str:

@@ -31,6 +31,7 @@ from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.run import RunContext, StopRequested
 from wt_operator.shell.runlog import RunLog
+from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
 
 __all__ = ["LocalRunner"]
 
@@ -123,7 +124,11 @@ class LocalRunner:
         runlog = self._runlog(ctx, created=True)
         invoker = await self.invokers.attach(uid, req, line_callback=runlog.line)
         if invoker is None:
-            killed = await self.invokers.kill_stale(uid)
+            try:
+                killed = await self.invokers.kill_stale(uid)
+            except RunnerUnavailableError as exc:  # no runner to ask: say so, never hang
+                await ctx.record(local.lost(0, why=f"the runner is unreachable ({exc})"))
+                return
             await ctx.record(local.lost(killed))
             return
         ctx.logger.info("picked up after an operator restart; following it to its end")
@@ -229,6 +234,10 @@ class LocalRunner:
         except InvokerLostError as exc:  # the runner restarted or stopped answering
             return Terminal(Reason.INVOKER_LOST, str(exc))
         except StopRequested as stop:
+            if stop.why is Stopping.OPERATOR and isinstance(invoker, RemoteInvoker):
+                # The run lives on in the runner: the next operator picks it up by marker.
+                await invoker.release()
+                raise
             await invoker.cancel()  # the cancelled wait killed the tree; this makes sure
             return Stopped(stop.why)
         return Exited(code)

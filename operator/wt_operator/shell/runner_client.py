@@ -319,6 +319,12 @@ class RemoteInvoker:
         return conn
 
     async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
+        """The run's exit code; on ``timeout`` its tree is killed (InvocationTimeoutError).
+
+        Unlike an in-process run, a cancelled wait leaves the run going: it lives in the
+        runner, and an operator that stops hands it over (:meth:`release`); only
+        :meth:`cancel` or the deadline kill it.
+        """
         if self._exit is None:
             raise InvokerConfigurationError("wait() called but no run was started")
         try:
@@ -330,9 +336,16 @@ class RemoteInvoker:
                 or f"run {self.marker} did not finish within {timeout} s; "
                 "its process tree was killed"
             ) from None
-        except asyncio.CancelledError:
-            await asyncio.shield(self.cancel())
-            raise
+
+    async def release(self) -> None:
+        """Stop following the run and leave it running (an operator handing over)."""
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        if self._conn is not None:
+            self._conn.close()
 
     async def cancel(self) -> int | None:
         """Have the runner kill the run's tree; its exit code (None if none ran or unknown)."""
