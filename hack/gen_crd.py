@@ -217,6 +217,25 @@ SPEC = obj(
                 )
             },
         ),
+        "environment": obj(
+            "Local runs only: run the workflow from a pixi-pack environment archive instead "
+            "of the operator's workspace; the operator downloads it, checks its digest and "
+            "unpacks it once per digest, so a new workflow version needs neither a new image "
+            "nor a volume.",
+            {
+                "archiveUrl": s(
+                    "Where the archive (pixi-pack's environment.tar) is: http:// or https://.",
+                    pattern=r"^https?://\S+$",
+                    maxLength=2048,
+                ),
+                "archiveDigest": s(
+                    "sha256:<64 lowercase hex digits> of the archive; any other archive is "
+                    "refused before it is unpacked.",
+                    pattern=r"^sha256:[0-9a-f]{64}$",
+                ),
+            },
+            required=["archiveUrl", "archiveDigest"],
+        ),
         "cloudBatch": obj(
             "Options of the CloudBatch invoker (required when invoker is CloudBatch). "
             "Unset fields fall back to the operator's settings.",
@@ -280,6 +299,10 @@ SPEC = obj(
             {
                 "rule": "self.invoker != 'CloudBatch' || has(self.cloudBatch)",
                 "message": "cloudBatch (with image) is required when invoker is CloudBatch",
+            },
+            {
+                "rule": "self.invoker == 'Local' || !has(self.environment)",
+                "message": "environment (an archive) works only with invoker Local",
             },
             {
                 "rule": "!(has(self.config) && has(self.configFrom))",

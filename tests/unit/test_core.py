@@ -23,7 +23,7 @@ from wt_invokers import (
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import GITOPS_MARKERS, Phase, Reason
 from wt_operator.config import ConfigError, OperatorConfig
-from wt_operator.core import batch
+from wt_operator.core import batch, local
 from wt_operator.core.errors import (
     InvalidSpecError,
     Terminal,
@@ -373,3 +373,53 @@ def test_committed_crd_matches_its_generator() -> None:
         [sys.executable, str(ROOT / "hack" / "gen_crd.py"), "--check"], check=False
     )
     assert proc.returncode == 0, "crds/ is stale: run `make crds`"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "recorded"),
+    [
+        (3, "the workflow exited with 3", 3),
+        (-15, "the workflow was killed by signal 15 (SIGTERM)", 143),
+        (-9, "the workflow was killed by signal 9 (SIGKILL)", 137),
+    ],
+)
+def test_a_signal_killed_workflow_says_so_and_records_128_plus_n(
+    code: int, message: str, recorded: int
+) -> None:
+    # The library returns -N for death by signal N (upstream's convention); status.exitCode
+    # stays a shell's 128+N, never negative, and the message names the signal.
+    req = parse_spec(LOCAL, uid="u-1")
+    t = local.outcome(local.Exited(code), req, tail="")
+    assert (t.phase, t.message, t.exit_code, t.result) == (
+        Phase.FAILED,
+        message,
+        recorded,
+        str(recorded),
+    )
+
+
+def test_an_environment_archive_is_parsed_for_local_runs_only_and_must_be_pinned() -> None:
+    digest = "sha256:" + "ab" * 32
+    archive = {"archiveUrl": "https://example.org/env.tar", "archiveDigest": digest}
+    req = parse_spec({**LOCAL, "environment": archive}, uid="u")
+    assert req.archive is not None
+    assert (req.archive.url, req.archive.digest) == ("https://example.org/env.tar", digest)
+    assert parse_spec(LOCAL, uid="u").archive is None
+    with pytest.raises(InvalidSpecError, match="only with invoker Local"):
+        parse_spec(
+            {
+                **LOCAL,
+                "invoker": "CloudBatch",
+                "cloudBatch": {"image": "i"},
+                "environment": archive,
+            },
+            uid="u",
+        )
+    for bad, fragment in [
+        ({**archive, "archiveDigest": "latest"}, "archiveDigest"),
+        ({**archive, "archiveDigest": digest.upper()}, "archiveDigest"),
+        ({"archiveUrl": "https://example.org/env.tar"}, "archiveDigest"),
+        ({**archive, "archiveUrl": "file:///etc/passwd"}, "archiveUrl"),
+    ]:
+        with pytest.raises(InvalidSpecError, match=fragment):
+            parse_spec({**LOCAL, "environment": bad}, uid="u")

@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from wt_invokers import CloudBatchInvoker, LocalSubprocessInvoker
 from wt_invokers import _process as processes
+from wt_invokers.abstract import as_matchspec
 from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
 from wt_invokers.invocation import Invocation
 from wt_invokers.local import LineCallback, kill_stale_processes
 from wt_invokers.retry import RetryPolicy
+from wt_invokers.sandbox import LocalArchiveInvoker
 from wt_operator.config import OperatorConfig
 from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
@@ -114,8 +118,23 @@ class Invokers:
 
     def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
         cfg = self.config
+        if req.archive is not None:
+            # Downloads and unpacked environments (by digest) live beside the operator, not
+            # in the workspace (read-only in the image); WT_INVOKERS__ENVIRONMENT_CACHE_DIR
+            # moves the cache (the library reads it).
+            return LocalArchiveInvoker(
+                as_matchspec(req.workflow),
+                cfg.results_env_var,
+                cfg.workspace,
+                environment_tar_url=req.archive.url,
+                environment_tar_digest=req.archive.digest,
+                work_dir=os.path.join(tempfile.gettempdir(), "wt-operator-environments"),
+                line_callback=line_callback,
+                tail_lines=1,
+                kill_grace_seconds=cfg.kill_grace_seconds,
+            )
         return LocalSubprocessInvoker(
-            req.workflow,
+            as_matchspec(req.workflow),
             cwd=cfg.workspace,
             environment=req.environment,
             launcher=cfg.local_launcher,
@@ -139,6 +158,9 @@ class Invokers:
             environment=req.environment,
             results_env_var=self.config.results_env_var,
             retry=self.retry,
+            # The library forwards its caller's WT_* variables (upstream's default); the
+            # operator's own settings must never reach a run author's job.
+            forward_wt_env=False,
         )
 
     async def attach(
