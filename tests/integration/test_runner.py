@@ -234,3 +234,19 @@ async def test_operator_restarting_while_the_runner_is_gone_ends_the_run_invoker
     assert condition(obj, "Succeeded")["reason"] == "InvokerLost"
     assert "the runner is unreachable" in obj["status"]["message"]
     runner.start()  # its restart reaps the stranded tree before the test ends
+
+
+async def test_an_archive_run_is_refused_by_the_runner_not_run_beside_the_operator(
+    start_with_runner: Callable[..., OperatorProcess], runs: Runs
+) -> None:
+    # The archive is unpacked where the operator runs, out of the runner's sight; running
+    # it in the operator container instead would hand it the operator's token and uid.
+    start_with_runner()
+    archive = {
+        "archiveUrl": "http://127.0.0.1:9/environment.tar",
+        "archiveDigest": "sha256:" + "0" * 64,
+    }
+    await runs.create("packed", local_spec(environment=archive))
+    obj = await runs.wait_for("packed", ["Failed"], timeout=60)
+    assert condition(obj, "Succeeded")["reason"] == "InvalidSpec"
+    assert "cannot run in the runner container" in obj["status"]["message"]

@@ -26,6 +26,7 @@ from typing import Any
 
 from wt_invokers import LocalSubprocessInvoker, _prefix
 from wt_invokers._launch import results_dir_of
+from wt_invokers.abstract import as_matchspec
 from wt_invokers.exceptions import (
     InstallationError,
     InvocationStartError,
@@ -175,13 +176,13 @@ class RemoteInvoker:
                 except (FileNotFoundError, RuntimeError) as exc:
                     raise InstallationError(
                         f"pixi environment {local.environment!r} is not installed in "
-                        f"{local.cwd}: {exc}"
+                        f"{local.workdir}: {exc}"
                     ) from exc
             env = activation.apply(env)
             head = [os.fspath(local.executable)]
         else:
             head = [
-                local.pixi_executable,
+                os.fspath(local.pixi_executable),
                 "run",
                 "--frozen",
                 "-e",
@@ -205,7 +206,7 @@ class RemoteInvoker:
                 *workflow_args(invocation, ["--config-file", FILE_PLACEHOLDER_PREFIX + "config"]),
             ),
             env=env,
-            cwd=os.fspath(local.cwd),
+            cwd=os.fspath(local.workdir),
             files=files,
             results_dir=None if results_dir is None else os.fspath(results_dir),
             kill_grace_seconds=local.kill_grace_seconds,
@@ -302,14 +303,22 @@ class RemoteInvoker:
                 return int(msg["code"])
 
     async def _reattach(self) -> _Conn:
-        try:
-            conn = await self._attach(after=self._seq)
-        except RunnerUnavailableError as exc:
-            raise InvokerLostError(
-                f"the runner stopped answering while this run was in flight ({exc}); "
-                "its processes may be gone or still running there. "
-                "Create a new WorkflowRun to run it again."
-            ) from None
+        # A restarting runner may refuse, reset or not answer for a moment: keep asking
+        # until ``timeout`` has passed since the connection dropped.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn = await self._attach(after=self._seq)
+                break
+            except RunnerUnavailableError as exc:
+                if time.monotonic() < deadline:
+                    await asyncio.sleep(_RETRY_SECONDS)
+                    continue
+                raise InvokerLostError(
+                    f"the runner stopped answering while this run was in flight ({exc}); "
+                    "its processes may be gone or still running there. "
+                    "Create a new WorkflowRun to run it again."
+                ) from None
         if conn is None:
             raise InvokerLostError(
                 "the runner restarted while this run was in flight; its processes died "
@@ -369,6 +378,31 @@ class RemoteInvoker:
         return None
 
 
+class _ArchiveRefused:
+    """A run from a pixi-pack archive (``spec.environment``): not through the runner yet.
+
+    The archive is unpacked where the operator runs; the runner container cannot see it.
+    Refused (``InvalidSpec``) rather than run in the operator container, where the run
+    would have the operator's token and uid.
+    """
+
+    async def is_installed(self) -> bool:
+        return True  # said at start, with the reason
+
+    async def start(self, invocation: Invocation) -> None:
+        raise InvokerConfigurationError(
+            "spec.environment (a pixi-pack archive) cannot run in the runner container yet; "
+            "use the workspace's environments, or an operator with runner.enabled: false "
+            "(workflows then run in the operator container, without the runner's isolation)"
+        )
+
+    async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
+        raise InvokerConfigurationError("nothing was started")
+
+    async def cancel(self) -> int | None:
+        return None
+
+
 class RunnerInvokers(Invokers):
     """:class:`~wt_operator.shell.invokers.Invokers` whose Local runs live in the runner."""
 
@@ -376,7 +410,9 @@ class RunnerInvokers(Invokers):
         super().__init__(config, metrics=metrics)
         self.socket_path = socket_path
 
-    def local(self, req: RunRequest, *, line_callback: LineCallback) -> RemoteInvoker:
+    def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
+        if req.archive is not None:
+            return _ArchiveRefused()
         return self._remote(req.workflow, req.environment, line_callback)
 
     def _remote(
@@ -384,7 +420,7 @@ class RunnerInvokers(Invokers):
     ) -> RemoteInvoker:
         cfg = self.config
         local = LocalSubprocessInvoker(
-            workflow,
+            as_matchspec(workflow),
             cwd=cfg.workspace,
             environment=environment,
             launcher=cfg.local_launcher,
