@@ -204,6 +204,16 @@ class OperatorConfig:
     """Cap of the exponential backoff when the Kubernetes or Batch API fails transiently
     (``WT_OPERATOR_RETRY_BACKOFF_MAX``)."""
 
+    runner_socket: Path | None = None
+    """The unix socket of the runner (``wt-runner``) that runs Local workflows in another
+    container and uid (``WT_OPERATOR_RUNNER_SOCKET``). Unset (development, tests outside a
+    pod), Local workflows run as children of this process."""
+
+    runner_timeout: float = 30.0
+    """How long the operator waits for the runner to accept a connection, answer a request
+    or come back after a dropped connection before the run fails (``StartFailed`` before it
+    started, ``InvokerLost`` after) (``WT_OPERATOR_RUNNER_TIMEOUT``)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read and validate all settings; a bad value fails start-up with its variable named."""
@@ -272,4 +282,8 @@ class OperatorConfig:
             retry_backoff_max=_number(
                 e, "WT_OPERATOR_RETRY_BACKOFF_MAX", d.retry_backoff_max, float, 0.1
             ),
+            runner_socket=(
+                Path(raw_socket) if (raw_socket := _opt(e, "WT_OPERATOR_RUNNER_SOCKET")) else None
+            ),
+            runner_timeout=_number(e, "WT_OPERATOR_RUNNER_TIMEOUT", d.runner_timeout, float, 0.1),
         )

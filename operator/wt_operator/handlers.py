@@ -27,6 +27,7 @@ from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session
 from wt_operator.shell.peering import warn_while_missing
 from wt_operator.shell.retention import Reaper
 from wt_operator.shell.run import CancelRequests, SystemClock
+from wt_operator.shell.runner_client import RunnerInvokers
 from wt_operator.shell.runtime import Runtime
 
 __all__ = ["Scope", "register"]
@@ -161,7 +162,13 @@ def register(
             backoff_max=config.retry_backoff_max,
             on_retry=lambda what, code: metrics.api_errors.labels("Kubernetes").inc(),
         )
-        invokers = Invokers(config, metrics=metrics)
+        # With a runner configured (the chart's default), Local workflows run in its
+        # container and uid; without one, as children of this process.
+        invokers = (
+            RunnerInvokers(config, config.runner_socket, metrics=metrics)
+            if config.runner_socket is not None
+            else Invokers(config, metrics=metrics)
+        )
         invokers.preload_batch()
         clock = SystemClock()
         memo.kube, memo.invokers = kube, invokers

@@ -10,6 +10,7 @@ operator, the API server, the workflow's conda environment and processes — is 
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -44,9 +45,10 @@ def _buildah(*args: str) -> str:
 
 @pytest.fixture(scope="session")
 def operator_image() -> build.Built:
-    """``localhost/wt-operator:<version>``, built unless up to date (``make image``)."""
+    """``localhost/wt-operator:<version>``, built unless up to date (``make image``);
+    ``WT_TEST_IMAGE_TAG`` builds and tests another tag (a branch's, beside the shared one)."""
     try:
-        return build.ensure_image()
+        return build.ensure_image(tag=os.environ.get("WT_TEST_IMAGE_TAG") or None)
     except build.BuildError as exc:
         pytest.fail(f"the image did not build: {exc}", pytrace=False)
 

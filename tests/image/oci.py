@@ -69,12 +69,14 @@ def runtime_spec(
     user: tuple[int, int] | None = None,
     readonly: bool = True,
     binds: Mapping[str, Path] | None = None,
+    rw_binds: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
     """An OCI runtime spec running ``image`` like ``docker run [--user] IMAGE [args]``.
 
     ``args`` replace the image's CMD (ENTRYPOINT stays); ``command`` replaces both.
     ``readonly`` mounts the root read-only with an empty tmpfs on /tmp, as the chart does.
-    ``binds`` maps container paths to host files mounted read-only.
+    ``binds`` maps container paths to host files mounted read-only; ``rw_binds`` to host
+    folders mounted writable (an emptyDir two containers of a pod share).
     """
     process_args = list(command) if command else [*image.entrypoint, *(args or image.cmd)]
     merged = dict(e.split("=", 1) for e in image.env)
@@ -121,6 +123,10 @@ def runtime_spec(
     for target, source in (binds or {}).items():
         bind = {"destination": target, "type": "bind", "source": str(source)}
         mounts.append({**bind, "options": ["bind", "ro"]})
+    for target, source in (rw_binds or {}).items():
+        mounts.append(
+            {"destination": target, "type": "bind", "source": str(source), "options": ["bind"]}
+        )
     return {
         "ociVersion": "1.0.2",
         "process": {

@@ -51,7 +51,7 @@ def start_operator(
     container = run_image(
         args=["--namespace", namespace, "--standalone", "--verbose"],
         env=env,
-        binds={KUBECONFIG: kubeconfig},
+        binds={KUBECONFIG: kubeconfig, **options.pop("binds", {})},
         **options,
     ).start()
     deadline = time.monotonic() + timeout

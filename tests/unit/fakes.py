@@ -233,6 +233,11 @@ class FakeInvokers:
         self.killed.append(marker)
         return self.stale.pop(marker, 0)
 
+    async def attach(
+        self, marker: str, req: RunRequest, *, line_callback: LineCallback
+    ) -> FakeLocal | None:
+        return None
+
     async def leftovers(self, marker: str) -> set[int]:
         left = self.survivors.get(marker, 0)
         if left:

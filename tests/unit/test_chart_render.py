@@ -219,6 +219,9 @@ def test_security_contexts_can_be_overridden_for_openshift(helm: Path) -> None:
             "podSecurityContext.runAsUser=null",
             "podSecurityContext.runAsGroup=null",
             "podSecurityContext.fsGroup=null",
+            # The runner then needs both uids named, within the project's range.
+            "runner.operatorUid=1000700000",
+            "runner.runAsUser=1000700001",
             "securityContext.readOnlyRootFilesystem=false",
         )
     )

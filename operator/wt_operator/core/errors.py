@@ -58,6 +58,10 @@ class ReferenceResolutionError(OperatorError):
     """A referenced Secret/ConfigMap or key is missing or unreadable (names, never values)."""
 
 
+class InvokerLostError(OperatorError):
+    """What ran the run is gone with it (the runner restarted or stopped answering)."""
+
+
 class RunGoneError(OperatorError):
     """The WorkflowRun no longer exists: there is nothing left to record."""
 
@@ -107,6 +111,8 @@ def classify(exc: BaseException) -> Terminal | Transient:
             return Terminal(Reason.INVALID_SPEC, str(exc))
         case InstallationError():
             return Terminal(Reason.NOT_INSTALLED, str(exc))
+        case InvokerLostError():
+            return Terminal(Reason.INVOKER_LOST, str(exc))
         case InvocationTimeoutError():
             return Terminal(Reason.DEADLINE_EXCEEDED, str(exc))
         case InvocationStartError():

@@ -69,13 +69,14 @@ class Stopping(enum.Enum):
         return "cancelled (spec.cancel)" if self is Stopping.CANCELLED else "deleted"
 
 
-def lost(killed: int) -> Transition:
-    """A run whose process belonged to an operator process that is gone."""
+def lost(killed: int, *, why: str | None = None) -> Transition:
+    """A run whose process belonged to an operator process (or runner) that is gone."""
     state = "was still there and has been killed" if killed else "is gone"
+    cause = f" and {why}" if why else ""
     return Transition(
         Phase.FAILED,
         Reason.INVOKER_LOST,
-        f"the operator restarted while this run was in flight; its process {state}. "
+        f"the operator restarted while this run was in flight{cause}; its process {state}. "
         "Create a new WorkflowRun to run it again.",
     )
 

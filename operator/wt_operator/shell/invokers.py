@@ -106,6 +106,11 @@ class InvokerFactory(Protocol):
     async def leftovers(self, marker: str) -> set[int]:
         """Pids still marked ``marker`` (what a cancel must have removed)."""
 
+    async def attach(
+        self, marker: str, req: RunRequest, *, line_callback: LineCallback
+    ) -> LocalInvoker | None:
+        """Follow a run started by an earlier operator process, if it is still running."""
+
 
 class Invokers:
     """The real :class:`InvokerFactory`, from the operator's settings."""
@@ -207,6 +212,12 @@ class Invokers:
             results_env_var=self.config.results_env_var,
             retry=self.run_retry,
         )
+
+    async def attach(
+        self, marker: str, req: RunRequest, *, line_callback: LineCallback
+    ) -> LocalInvoker | None:
+        # An in-process run's output went to the operator that is gone: nothing to follow.
+        return None
 
     async def kill_stale(self, marker: str) -> int:
         return await kill_stale_processes(marker, grace=self.config.kill_grace_seconds)

@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from wt_invokers import InvocationTimeoutError
 from wt_invokers.invocation import Invocation
 from wt_operator.api import Phase, Reason
 from wt_operator.config import OperatorConfig
 from wt_operator.core import local
-from wt_operator.core.errors import Terminal, Transient, classify
+from wt_operator.core.errors import InvokerLostError, Terminal, Transient, classify
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
-from wt_operator.core.local import Exited, LocalOutcome, Stopped, TimedOut
+from wt_operator.core.local import Exited, LocalOutcome, Stopped, Stopping, TimedOut
 from wt_operator.core.masking import Masker
-from wt_operator.core.spec import RunRequest
+from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import Transition, log_tail
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.run import RunContext, StopRequested
 from wt_operator.shell.runlog import RunLog
+from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
 
 __all__ = ["LocalRunner"]
 
@@ -62,9 +65,8 @@ class LocalRunner:
         self.output_logger = output_logger
         self.slots = asyncio.Semaphore(config.max_concurrent_local_runs)
 
-    async def run(self, ctx: RunContext, req: RunRequest) -> None:
-        """Drive ``req`` from its current phase to a terminal one (or until stopped)."""
-        runlog = RunLog(
+    def _runlog(self, ctx: RunContext, *, created: bool = False) -> RunLog:
+        return RunLog(
             ctx.ref,
             kube=ctx.kube,
             masker=ctx.masker,
@@ -72,7 +74,12 @@ class LocalRunner:
             flush_seconds=self.config.log_flush_seconds,
             tail_lines=self.config.log_tail_lines,
             logger=logging.LoggerAdapter(self.output_logger, ctx.log_fields),
+            created=created,
         )
+
+    async def run(self, ctx: RunContext, req: RunRequest) -> None:
+        """Drive ``req`` from its current phase to a terminal one (or until stopped)."""
+        runlog = self._runlog(ctx)
         invoker = self.invokers.local(req, line_callback=runlog.line)
         try:
             installed = await invoker.is_installed()
@@ -95,10 +102,45 @@ class LocalRunner:
         finally:
             slot.release()
 
-    async def lost(self, ctx: RunContext) -> None:
-        """A run found ``Running``: its process belonged to an operator that is gone."""
-        killed = await self.invokers.kill_stale(ctx.ref.uid)
-        await ctx.record(local.lost(killed))
+    async def lost(self, ctx: RunContext, spec: Mapping[str, Any]) -> None:
+        """A run found ``Running``: started by an operator process that is gone.
+
+        If the runner still holds it, it is followed to its end (never started again);
+        otherwise its processes are killed and it fails ``InvokerLost``.
+        """
+        uid = ctx.ref.uid
+        if self.config.runner_socket is None:  # in-process: it died with its operator
+            await ctx.record(local.lost(await self.invokers.kill_stale(uid)))
+            return
+        try:
+            # Its Secrets are read again first: output replayed on attach is masked too.
+            req = parse_spec(spec, uid=uid, results_env_var=None)
+            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
+        except Exception as exc:
+            killed = await self.invokers.kill_stale(uid)
+            await ctx.record(local.lost(killed, why=f"its spec can no longer be read ({exc})"))
+            return
+        ctx.masker = Masker(resolved.secrets)
+        runlog = self._runlog(ctx, created=True)
+        invoker = await self.invokers.attach(uid, req, line_callback=runlog.line)
+        if invoker is None:
+            try:
+                killed = await self.invokers.kill_stale(uid)
+            except RunnerUnavailableError as exc:  # no runner to ask: say so, never hang
+                await ctx.record(local.lost(0, why=f"the runner is unreachable ({exc})"))
+                return
+            await ctx.record(local.lost(killed))
+            return
+        ctx.logger.info("picked up after an operator restart; following it to its end")
+        # It runs already: it takes a free slot, but never waits for one.
+        slot = _Slot(self.slots) if not self.slots.locked() else None
+        if slot is not None:
+            await self.slots.acquire()
+        try:
+            await self._execute(ctx, req, invoker, None, runlog, slot)
+        finally:
+            if slot is not None:
+                slot.release()
 
     async def _prepare(self, ctx: RunContext, req: RunRequest) -> Invocation | None:
         """The run's Invocation, or None once a terminal outcome is recorded."""
@@ -141,12 +183,14 @@ class LocalRunner:
         ctx: RunContext,
         req: RunRequest,
         invoker: LocalInvoker,
-        invocation: Invocation,
+        invocation: Invocation | None,
         runlog: RunLog,
-        slot: _Slot,
+        slot: _Slot | None,
     ) -> None:
-        # Running is written *before* the process starts: see core.local.
-        await ctx.record(local.running(req, trace_id=trace_id(ctx.ref.uid)))
+        """Start (``invocation``) or, with None, only follow an attached run, and record it."""
+        if invocation is not None:
+            # Running is written *before* the process starts: see core.local.
+            await ctx.record(local.running(req, trace_id=trace_id(ctx.ref.uid)))
         self.metrics.active.labels("Local").inc()
         runlog.start()
         result: LocalOutcome
@@ -159,17 +203,23 @@ class LocalRunner:
                 await self._until_gone(ctx)
             # Nothing of the run is left: the next queued run may start while this one's
             # outcome is written (a queue hand-off no longer waits for two API writes).
-            slot.release()
+            if slot is not None:
+                slot.release()
         finally:
             await runlog.close()
         tail = log_tail(runlog.tail(), max_lines=self.config.log_tail_lines)
         await ctx.record(local.outcome(result, req, tail=tail))
 
     async def _start_and_wait(
-        self, ctx: RunContext, req: RunRequest, invoker: LocalInvoker, invocation: Invocation
+        self,
+        ctx: RunContext,
+        req: RunRequest,
+        invoker: LocalInvoker,
+        invocation: Invocation | None,
     ) -> LocalOutcome:
         try:
-            await invoker.start(invocation)
+            if invocation is not None:
+                await invoker.start(invocation)
         except Exception as exc:
             verdict = classify(exc)
             if isinstance(verdict, Transient):
@@ -181,7 +231,13 @@ class LocalRunner:
             )
         except InvocationTimeoutError:
             return TimedOut()
+        except InvokerLostError as exc:  # the runner restarted or stopped answering
+            return Terminal(Reason.INVOKER_LOST, str(exc))
         except StopRequested as stop:
+            if stop.why is Stopping.OPERATOR and isinstance(invoker, RemoteInvoker):
+                # The run lives on in the runner: the next operator picks it up by marker.
+                await invoker.release()
+                raise
             await invoker.cancel()  # the cancelled wait killed the tree; this makes sure
             return Stopped(stop.why)
         return Exited(code)

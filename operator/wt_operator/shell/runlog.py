@@ -44,6 +44,7 @@ class RunLog:
         flush_seconds: float,
         tail_lines: int,
         logger: logging.Logger | logging.LoggerAdapter[Any],
+        created: bool = False,
     ) -> None:
         self.ref = ref
         self.kube = kube
@@ -59,7 +60,8 @@ class RunLog:
         self.total_bytes = 0
         self.dropped_bytes = 0
         self._dirty = False
-        self._created = False
+        self._created = created
+        """Whether the ConfigMap exists (a run picked up after a restart: it does)."""
         self._writes_failed = False
         self._flusher: asyncio.Task[None] | None = None
 
@@ -132,7 +134,13 @@ class RunLog:
             complete=complete,
         )
         try:
-            await self.kube.write_log(self.ref, record, create=not self._created)
+            try:
+                await self.kube.write_log(self.ref, record, create=not self._created)
+            except KubeApiError as exc:
+                # A run picked up after a restart may have printed nothing stored yet.
+                if not (self._created and exc.status == 404):
+                    raise
+                await self.kube.write_log(self.ref, record, create=True)
             self._created = True
         except (KubeApiError, RunGoneError) as exc:
             # The run goes on without a stored log (e.g. RBAC lacks configmaps create);

@@ -134,7 +134,7 @@ class Runtime:
             )
             return
         if spec.get("invoker") == "Local" and local.resume(ctx.phase) is local.Resume.LOST:
-            await self.local.lost(ctx)
+            await self.local.lost(ctx, spec)
             return
         started = ctx.phase == Phase.SUBMITTED  # already past every check: only track it
         try:

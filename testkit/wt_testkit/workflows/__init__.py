@@ -41,6 +41,10 @@ The sample workflow's command line::
 ``append_to: PATH``         append ``tag`` (default ``ran``) as a line to PATH:
                             counts executions across operator restarts
 ``print_env: VAR``          print ``VAR=<value>`` on stdout (masking tests)
+``try_read: P1,P2,…``       print ``READ P``, ``EMPTY P`` (nothing in it) or
+                            ``DENIED P`` (absent, unreadable) for each path
+``scan_environ: TEXT``      print ``FOUND /proc/N/environ`` for each readable
+                            process environment holding TEXT, then ``SCANNED n``
 ``stdout_lines: N``         print ``stdout line 1`` … ``stdout line N``
 ``stderr_lines: N``         same on stderr (``stderr line i``)
 ``stdout_bytes: N``         print N bytes as 100-byte lines (``stderr_bytes`` too)

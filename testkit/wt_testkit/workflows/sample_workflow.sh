@@ -37,6 +37,7 @@ if [ -n "$echo_file" ]; then
     printf 'cwd %s\n' "$(pwd)"
     printf 'pid %s\n' "$$"
     printf 'config_mode %s\n' "$(stat -c %a "$config_file")"
+    printf 'oom_score_adj %s\n' "$(cat /proc/self/oom_score_adj 2>/dev/null)"
     env | sed 's/^/env /'
   } > "$echo_file.tmp"
   cp "$config_file" "$echo_file.config"
@@ -83,6 +84,23 @@ fi
 
 append_to=$(cfg append_to)
 [ -n "$append_to" ] && { t=$(cfg tag); printf '%s\n' "${t:-ran}" >> "$append_to"; }
+# try_read: paths the workflow tries to read, one verdict line each (isolation tests):
+# READ (something in it), EMPTY (readable, nothing in it), DENIED (absent or unreadable).
+for p in $(cfg try_read | tr ',' ' '); do
+  if [ -d "$p" ]; then got=$(ls -A "$p" 2>/dev/null) || { echo "DENIED $p"; continue; }
+  else got=$(cat "$p" 2>/dev/null) || { echo "DENIED $p"; continue; }; fi
+  [ -n "$got" ] && echo "READ $p" || echo "EMPTY $p"
+done
+# scan_environ: look for TEXT in every process environment this workflow can read.
+needle=$(cfg scan_environ)
+if [ -n "$needle" ]; then
+  n=0
+  for f in /proc/[0-9]*/environ; do
+    tr '\0' '\n' < "$f" 2>/dev/null | grep -q -- "$needle" && echo "FOUND $f"
+    n=$((n + 1))
+  done
+  echo "SCANNED $n"
+fi
 var=$(cfg print_env)
 [ -n "$var" ] && eval "printf '%s=%s\\n' \"\$var\" \"\${$var:-}\""
 
