@@ -138,6 +138,13 @@ class OperatorConfig:
     ``operator.workflowEnv``). A workflow starts from a minimal environment, never the
     operator's own, so a proxy or CA bundle the workflows need is given here."""
 
+    allowed_archive_urls: tuple[str, ...] = ()
+    """Where Local runs may take a pixi-pack environment archive from (``spec.environment``),
+    as ``*`` globs of the URL (``WT_OPERATOR_ALLOWED_ARCHIVE_URLS``, comma-separated; chart
+    value ``operator.allowedArchiveUrls``). Unset: none — such runs are ``PolicyDenied``. An
+    archive is code the run author chooses, run where Local workflows run, and its download
+    is a request from the operator's network position; so only the admin's sources count."""
+
     local_results_root: Path | None = None
     """The directory ``file://`` (and plain path) results must lie under
     (``WT_OPERATOR_LOCAL_RESULTS_ROOT``; the chart sets it to its results volume). Unset:
@@ -244,6 +251,7 @@ class OperatorConfig:
             ),
             allowed_env=_list(e, "WT_OPERATOR_ALLOWED_ENV"),
             workflow_env=_env_map(e, "WT_OPERATOR_WORKFLOW_ENV"),
+            allowed_archive_urls=_list(e, "WT_OPERATOR_ALLOWED_ARCHIVE_URLS"),
             local_results_root=_root(e, "WT_OPERATOR_LOCAL_RESULTS_ROOT"),
             batch_poll_interval=_number(
                 e, "WT_OPERATOR_BATCH_POLL_INTERVAL", d.batch_poll_interval, float, 0.05

@@ -73,6 +73,9 @@ RESERVED_SUFFIXES: tuple[str, ...] = (
     "_PROXY",  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, GRPC_PROXY, FTP_PROXY, …
     "_CA_BUNDLE",  # REQUESTS_CA_BUNDLE, AWS_CA_BUNDLE, …
     "_CA_CERTS",  # NODE_EXTRA_CA_CERTS, …
+    "_PLUGIN_PATH",  # QT_PLUGIN_PATH, GST_PLUGIN_PATH, HDF5_PLUGIN_PATH: shared objects loaded
+    "_DRIVER_PATH",  # GDAL_DRIVER_PATH: GDAL loads driver plugins from it
+    "_CONFIG_FILE",  # CPL_CONFIG_FILE, GDAL_CONFIG_FILE, …: settings that can name plugins, hosts
 )
 """A name ending with one of these (any case) is refused."""
 
@@ -144,6 +147,21 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "PIP_CONFIG_FILE",
         "PIP_INDEX_URL",
         "PIP_EXTRA_INDEX_URL",
+        # loaders of modules and plugins outside the families above
+        "GIO_MODULE_DIR",
+        "GTK_PATH",
+        "GEM_PATH",
+        "GEM_HOME",
+        # where names resolve and which trust store or endpoint a tool uses
+        "HOSTALIASES",
+        "RESOLV_HOST_CONF",
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
+        "NIX_SSL_CERT_FILE",
+        "KRB5_CONFIG",
+        "KRB5CCNAME",
+        "DOCKER_HOST",
+        "HF_ENDPOINT",
     }
 )
 """Names refused exactly (any case)."""

@@ -53,7 +53,8 @@ async def test_a_local_run_starts_from_the_pinned_archive(
     start_operator: Any, runs: Runs, served: tuple[str, str], tmp_path: Path
 ) -> None:
     url, digest = served
-    start_operator()
+    # A private TMPDIR: the archive cache lives there, never shared with other test sessions.
+    start_operator(WT_OPERATOR_ALLOWED_ARCHIVE_URLS="http://127.0.0.1:*", TMPDIR=str(tmp_path))
     echo = tmp_path / "echo"
     await runs.create(
         "from-archive",
@@ -72,7 +73,7 @@ async def test_an_archive_that_is_not_the_pinned_one_fails_the_run_once(
     start_operator: Any, runs: Runs, served: tuple[str, str], tmp_path: Path
 ) -> None:
     url, _ = served
-    start_operator()
+    start_operator(WT_OPERATOR_ALLOWED_ARCHIVE_URLS="http://127.0.0.1:*", TMPDIR=str(tmp_path))
     echo = tmp_path / "echo"
     await runs.create(
         "tampered",
@@ -85,6 +86,30 @@ async def test_an_archive_that_is_not_the_pinned_one_fails_the_run_once(
     assert obj["status"]["reason"] == "NotInstalled"
     assert "integrity check failed" in obj["status"]["message"]
     assert not echo.exists()
+
+
+@pytest.mark.parametrize("allowed", [None, "https://artifacts.example/*"])
+async def test_an_archive_from_a_source_the_admin_does_not_allow_never_runs(
+    start_operator: Any, runs: Runs, served: tuple[str, str], tmp_path: Path, allowed: str | None
+) -> None:
+    # The archive is the author's own code: without the admin's say-so nothing is fetched.
+    url, digest = served
+    settings = {"WT_OPERATOR_ALLOWED_ARCHIVE_URLS": allowed} if allowed else {}
+    start_operator(TMPDIR=str(tmp_path), **settings)
+    echo = tmp_path / "echo"
+    await runs.create(
+        "foreign",
+        local_spec(
+            {"echo_file": str(echo)}, environment={"archiveUrl": url, "archiveDigest": digest}
+        ),
+    )
+    obj = await runs.wait_for("foreign", ["Failed"])
+    assert obj["status"]["reason"] == "PolicyDenied"
+    assert "operator.allowedArchiveUrls" in obj["status"]["message"] or (
+        "https://artifacts.example/*" in obj["status"]["message"]
+    )
+    assert not echo.exists()
+    assert not (tmp_path / "wt-operator-environments").exists()
 
 
 async def test_the_crd_refuses_an_unpinned_archive_and_one_on_cloud_batch(

@@ -19,7 +19,7 @@ from tests.unit.fakes import REF, UID, FakeBatch, FakeInvokers, make_runtime, re
 from wt_operator.config import ConfigError, OperatorConfig
 from wt_operator.core.environment import workflow_base_env
 from wt_operator.core.errors import InvalidSpecError, ReferenceResolutionError
-from wt_operator.core.policy import results_denied
+from wt_operator.core.policy import BatchDefaults, BatchPolicy, admit, results_denied
 from wt_operator.core.spec import KeyRef, config_text_problem, env_name_problem, parse_spec
 from wt_operator.shell.credentials import Credentials
 from wt_operator.shell.kube import KubeClient, segment
@@ -96,6 +96,20 @@ def test_a_config_error_says_where_never_what() -> None:
         "Path",
         "home",
         "KUBERNETES_SERVICE_HOST",
+        # plugin and loader paths, resolver and endpoint settings (found by an attack)
+        "QT_PLUGIN_PATH",
+        "hdf5_plugin_path",
+        "GDAL_DRIVER_PATH",
+        "GDAL_CONFIG_FILE",
+        "CPL_CONFIG_FILE",
+        "GIO_MODULE_DIR",
+        "GEM_PATH",
+        "HOSTALIASES",
+        "RES_OPTIONS",
+        "NIX_SSL_CERT_FILE",
+        "KRB5_CONFIG",
+        "DOCKER_HOST",
+        "HF_ENDPOINT",
     ],
 )
 def test_names_that_redirect_the_workflow_are_reserved_in_any_case(name: str) -> None:
@@ -275,3 +289,45 @@ async def test_a_name_is_never_a_path_even_past_validation() -> None:
     await api.read_key("mine", KeyRef("Secret", "../../victim/secrets/db", "k"))
     # The request stays in the run's namespace: the name is one (percent-encoded) segment.
     assert api.paths == ["/api/v1/namespaces/mine/secrets/..%2F..%2Fvictim%2Fsecrets%2Fdb"]
+
+
+ARCHIVE = {"archiveUrl": "https://artifacts.acme/wt/env.tar", "archiveDigest": "sha256:" + "a" * 64}
+
+
+@pytest.mark.parametrize(
+    ("allowed", "denied"),
+    [((), True), (("https://other/*",), True), (("https://artifacts.acme/wt/*",), False)],
+)
+def test_an_environment_archive_runs_only_from_a_source_the_admin_allows(
+    allowed: tuple[str, ...], denied: bool
+) -> None:
+    # The archive is the run author's own code: by default no source is allowed.
+    req = parse_spec({**LOCAL, "environment": ARCHIVE}, uid=UID)
+    verdict = admit(
+        req,
+        local_enabled=True,
+        policy=BatchPolicy(),
+        defaults=BatchDefaults(),
+        allowed_archive_urls=allowed,
+    )
+    assert (verdict is not None) is denied
+    if verdict is not None:
+        assert verdict.reason == "PolicyDenied"
+    assert OperatorConfig.from_env(
+        {"WT_OPERATOR_ALLOWED_ARCHIVE_URLS": "https://a/*, https://b/*"}
+    ).allowed_archive_urls == ("https://a/*", "https://b/*")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("k: v\n" * 60_000, "more than a run's config may be"),
+        ("[" * 50_000, "is not valid YAML"),
+    ],
+)
+def test_config_text_that_would_stall_the_operator_is_refused_without_parsing_it_whole(
+    text: str, why: str
+) -> None:
+    # One author's ConfigMap must not cost everyone else's runs seconds of the operator's CPU.
+    problem = config_text_problem(text)
+    assert problem is not None and why in problem

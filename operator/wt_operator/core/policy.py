@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import PurePath
 from urllib.parse import unquote, urlparse
 
@@ -149,6 +150,7 @@ def admit(
     defaults: BatchDefaults,
     local_results_root: PurePath | None = None,
     cloud_run: CloudRunPolicy | None = None,
+    allowed_archive_urls: Sequence[str] = (),
 ) -> Terminal | None:
     """None when the run may start, else the ``PolicyDenied`` outcome saying why and what to do."""
     denied = results_denied(
@@ -163,7 +165,7 @@ def admit(
                 "WT_OPERATOR_LOCAL_ENABLED=false, chart value operator.localEnabled); "
                 "use invoker CloudBatch"
             )
-        return None
+        return _archive_denied(req, allowed_archive_urls)
     if req.invoker == "CloudRunJob":
         return _admit_cloud_run(req, cloud_run or CloudRunPolicy(), policy, defaults)
     where = placement(req, defaults)
@@ -187,6 +189,24 @@ def admit(
         if not glob_match(value, allowed):
             return _deny(f"Batch {what} {value!r} is not allowed here (allowed: {listed})")
     return _plaintext_secrets(req, policy)
+
+
+def _archive_denied(req: RunRequest, allowed: Sequence[str]) -> Terminal | None:
+    # The archive's executables run where Local workflows run: the author's own code.
+    if req.archive is None:
+        return None
+    if not allowed:
+        return _deny(
+            "spec.environment names an environment archive, and this cluster allows none "
+            "(the operator's WT_OPERATOR_ALLOWED_ARCHIVE_URLS, chart value "
+            "operator.allowedArchiveUrls); run a workflow installed in the workspace instead"
+        )
+    if not glob_match(req.archive.url, allowed):
+        return _deny(
+            "spec.environment.archiveUrl is not an archive source this cluster allows "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    return None
 
 
 def _admit_cloud_run(

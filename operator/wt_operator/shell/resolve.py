@@ -7,6 +7,7 @@ was queued is read fresh — and collect the Secret values to mask.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from wt_operator.core.errors import ReferenceResolutionError
@@ -32,7 +33,8 @@ async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
     config_text = req.config_text or ""
     if req.config_ref is not None:
         config_text = await kube.read_key(namespace, req.config_ref) or ""
-        why = config_text_problem(config_text)
+        # Off the event loop: even bounded, parsing is CPU other runs should not wait on.
+        why = await asyncio.to_thread(config_text_problem, config_text)
         if why is not None:
             raise ReferenceResolutionError(f"spec.configFrom: {req.config_ref} {why}")
     env: dict[str, str] = {}

@@ -157,6 +157,7 @@ class Runtime:
                 defaults=self.config.batch_defaults,
                 local_results_root=self.config.local_results_root,
                 cloud_run=self.config.cloud_run_policy,
+                allowed_archive_urls=self.config.allowed_archive_urls,
             )
             if denied is not None:
                 await ctx.record(denied.transition())
