@@ -7,6 +7,7 @@ A loop that never ends then ends anyway, and the test says which promise was bro
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from typing import Any
@@ -18,6 +19,7 @@ from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch
 from wt_operator.core.local import Stopping
+from wt_operator.core.policy import BatchPolicy
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import now_iso
 from wt_operator.shell.run import StopFlag
@@ -182,3 +184,43 @@ def test_a_failed_delete_never_claims_the_job_is_gone() -> None:
     done = batch.cancelled(job, "the Batch job was deleted")
     assert (done.phase, done.terminal) == (Phase.CANCELLED, True)
     assert done.cloud_batch is not None and done.cloud_batch["state"] == batch.DELETED
+
+
+async def test_a_batch_runs_status_and_events_never_carry_its_secrets() -> None:
+    @dataclasses.dataclass
+    class Leaky(WatchedBatch):
+        async def get_job(self, job_name: str | None = None) -> BatchJobInfo:
+            await super().get_job(job_name)
+            return BatchJobInfo(job_name or "", "u", "FAILED", "task printed batch-secret-value")
+
+    fake = Leaky(states=["FAILED"])
+    runtime, kube, _, clock = make_runtime(
+        invokers=FakeInvokers(batch_invoker=fake),
+        batch_policy=BatchPolicy(allow_plaintext_secrets=True),
+    )
+    fake.clock = clock
+    kube.values[("Secret", "creds", "token")] = "batch-secret-value"
+    env = [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    await reconcile(runtime, {**SPEC, "env": env})
+    assert fake.submitted[0][0].extra_env["T"] == "batch-secret-value"  # the job gets it
+    assert kube.reasons == ["Submitted", "Failed"]
+    assert "batch-secret-value" not in str(kube.patches) + str(kube.events)
+    assert kube.status["message"].endswith("task printed ***")
+
+
+@pytest.mark.parametrize("cap", [4.0, 60.0])
+async def test_a_failing_job_delete_is_retried_with_capped_backoff(cap: float) -> None:
+    errors = [RuntimeError(f"UNAVAILABLE {i}") for i in range(6)]
+    fake = FakeBatch(states=["QUEUED"], delete_errors=errors)
+    runtime, kube, _, clock = make_runtime(
+        invokers=FakeInvokers(batch_invoker=fake), retry_backoff_max=cap
+    )
+    stop = StopFlag()
+    task = asyncio.create_task(reconcile(runtime, SPEC, stop=stop))
+    await kube.reached("Submitted")
+    before = len(clock.slept)
+    stop.set(Stopping.DELETED)
+    await task
+    assert kube.reasons[-1] == "Cancelled" and len(fake.deleted) == 7
+    expected = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0] if cap == 60.0 else [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+    assert clock.slept[before:][-6:] == expected

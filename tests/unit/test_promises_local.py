@@ -213,3 +213,17 @@ def test_a_lost_run_says_whether_its_orphan_was_killed() -> None:
     assert "has been killed" in local.lost(2).message
     assert "is gone" in local.lost(0).message
     assert local.lost(0).reason == Reason.INVOKER_LOST
+
+
+async def test_processes_surviving_a_cancel_are_killed_again_with_capped_backoff() -> None:
+    local = FakeLocal(seconds=30)
+    invokers = FakeInvokers(local, survivors={REF.uid: 5})
+    runtime, kube, _, clock = make_runtime(invokers=invokers, retry_backoff_max=2.0)
+    stop = StopFlag()
+    task = asyncio.create_task(runtime.reconcile(REF, SPEC, {}, stop))
+    await local.started.wait()
+    stop.set(Stopping.DELETED)
+    await asyncio.wait_for(task, 10)
+    assert kube.reasons == ["Running", "Cancelling", "Cancelled"]
+    assert invokers.killed == [REF.uid] * 5
+    assert clock.slept == [1.0, 2.0, 2.0, 2.0, 2.0]
