@@ -72,6 +72,15 @@ async def test_a_new_job_is_first_polled_one_interval_after_its_submission() -> 
     assert fake.polled_at[0] - submitted_at == 30.0  # not at once: it is QUEUED by construction
 
 
+async def test_an_adopted_job_that_already_ended_is_recorded_without_tracking() -> None:
+    runtime, kube, fake, stop = watched(["SUCCEEDED"])
+    fake.submit_state = "SUCCEEDED"  # found under the run's id, already over
+    await reconcile(runtime, SPEC, stop=stop)
+    assert stop.why() is None, "the ended job was tracked (the watchdog stopped it)"
+    assert fake.polls == 0
+    assert kube.phases == ["Submitted", "Succeeded"]
+
+
 async def test_a_recorded_job_is_polled_at_once_after_a_restart() -> None:
     runtime, kube, fake, stop = watched(["SUCCEEDED"])
     now = runtime.clock.now()

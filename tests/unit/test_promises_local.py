@@ -142,7 +142,11 @@ async def test_not_installed_is_said_at_once_not_after_a_wait_in_the_queue() -> 
         invokers=FakeInvokers(FakeLocal(installed=False)), max_concurrent_local_runs=1
     )
     await runtime.local.slots.acquire()
-    await asyncio.wait_for(runtime.reconcile(REF, SPEC, {}, StopFlag()), 10)
+    stop = StopFlag()
+    watchdog = asyncio.create_task(stop_after(stop))
+    await runtime.reconcile(REF, SPEC, {}, stop)
+    watchdog.cancel()
+    assert stop.why() is None, "it waited in the queue (the watchdog stopped it)"
     assert kube.reasons == ["NotInstalled"]
     assert "wt-sample-workflow >=1.2" in kube.status["message"]
 
