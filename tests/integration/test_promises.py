@@ -17,6 +17,8 @@ from wt_envtest.runs import Runs, condition
 
 pytestmark = pytest.mark.timeout(180)
 
+ENDED = ["Succeeded", "Failed", "Cancelled"]
+"""Waited for together, so a wrong ending fails by assertion at once, not by a wait's timeout."""
 NOT_A_SUCCESS = {"Succeeded": "False", "Reconciling": "False", "Ready": "False", "Stalled": "True"}
 
 
@@ -38,7 +40,8 @@ async def test_a_failed_local_run_is_stalled_and_never_ready(
 ) -> None:
     start_operator()
     await runs.create("broken", local_spec({"exit_code": 2}))
-    obj = await runs.wait_for("broken", ["Failed"])
+    obj = await runs.wait_for("broken", ENDED)
+    assert obj["status"]["phase"] == "Failed"
     assert _conditions(obj) == NOT_A_SUCCESS
     assert condition(obj, "Stalled")["message"].startswith("the workflow exited with 2")
     # kubectl wait on Ready=False returns at once; on Ready it would wait out its timeout.
@@ -62,8 +65,8 @@ async def test_a_batch_job_cancelled_outside_the_operator_is_cancelled_and_never
     batch_server.lifecycle = [("RUNNING", 0.2), ("CANCELLED", None)]
     start_operator(BATCH_EMULATOR_HOST=batch_server.address, WT_OPERATOR_BATCH_POLL_INTERVAL="1")
     await runs.create("stopped", batch_spec())
-    obj = await runs.wait_for("stopped", ["Cancelled"], timeout=30)
-    assert obj["status"]["reason"] == "Cancelled"
+    obj = await runs.wait_for("stopped", ENDED, timeout=30)
+    assert (obj["status"]["phase"], obj["status"]["reason"]) == ("Cancelled", "Cancelled")
     assert obj["status"]["cloudBatch"]["state"] == "CANCELLED"
     assert _conditions(obj) == NOT_A_SUCCESS
     assert (await _warning_event(runs, "stopped", "Cancelled")).type == "Warning"
