@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +232,17 @@ async def test_processes_surviving_a_cancel_are_killed_again_with_capped_backoff
     assert kube.reasons == ["Running", "Cancelling", "Cancelled"]
     assert invokers.killed == [REF.uid] * 5
     assert clock.slept == [1.0, 2.0, 2.0, 2.0, 2.0]
+
+
+async def test_a_secret_printed_by_the_workflow_is_masked_in_the_operators_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = FakeKube(values={("Secret", "creds", "token"): "s3cr3t-value-x\n"})
+    local = FakeLocal(output=("token is s3cr3t-value-x", "bye"), exit_code=1)
+    runtime, _, _, _ = make_runtime(kube, FakeInvokers(local))
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    with caplog.at_level(logging.INFO):
+        await asyncio.wait_for(runtime.reconcile(REF, {**SPEC, "env": env}, {}, StopFlag()), 10)
+    assert "token is ***" in caplog.text  # the output is logged …
+    assert "s3cr3t" not in caplog.text  # … masked
+    assert "s3cr3t" not in str(kube.patches) + str(kube.events) + str(kube.logs)
