@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup envtest chart-tools image-tools test lint typecheck unit integration chaos crds \
-	demo bench clean image image-context lock
+	demo bench clean image image-context lock release registry
 
 ## setup: create .venv, install the project with every extra and the test kit, build/fetch
 ## the envtest binaries and the chart's checkers (promtool, checkov), install buildah,
 ## mmdebstrap and runc (apt-get) for the image
-setup: $(VENV)/.installed envtest chart-tools image-tools
+setup: $(VENV)/.installed envtest chart-tools image-tools registry
 
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 
 envtest:
 	@bash hack/envtest.sh >/dev/null
+	@bash hack/envtest-oldest.sh >/dev/null
 
 chart-tools:
 	@bash hack/promtool.sh >/dev/null
@@ -57,6 +58,18 @@ chaos:
 image: $(VENV)/.installed
 	$(PY) hack/image/build.py image $(if $(IMAGE),--tag $(IMAGE)) \
 		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(PIXI_IMAGE),--pixi-image $(PIXI_IMAGE))
+
+## release: push the image and the chart (pinned to the image's digest) to an OCI registry:
+##          make release REGISTRY=ghcr.io/acme [VERSION=x.y.z] [INSECURE=1 for plain HTTP];
+##          then helm install oci://$(REGISTRY)/charts/wt-operator --version x.y.z
+release: $(VENV)/.installed envtest
+	@test -n "$(REGISTRY)" || { echo "make release needs REGISTRY=host[:port][/path]" >&2; exit 1; }
+	$(PY) hack/release.py --registry $(REGISTRY) $(if $(VERSION),--version $(VERSION)) \
+		$(if $(IMAGE),--image $(IMAGE)) $(if $(INSECURE),--insecure)
+
+## registry: build distribution's OCI registry once (the release tests start it)
+registry:
+	@bash hack/registry.sh >/dev/null
 
 ## image-context: the build context of a release build (docker build -f operator/Dockerfile DIR)
 IMAGE_CONTEXT ?= build/image-context

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rattler import MatchSpec
+
 from wt_invokers.local import LocalSubprocessInvoker
 from wt_testkit.workflows import (
     SAMPLE_WORKFLOW,
@@ -80,8 +82,8 @@ async def _bench(n: int) -> list[dict[str, Any]]:
         exe = workflow_executable(ws)
         pixi = write_pixi_standin(root / "bin")
 
-        prefix_inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, launcher="prefix")
-        pixi_inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=ws, pixi_executable=pixi)
+        prefix_inv = LocalSubprocessInvoker(MatchSpec(SAMPLE_WORKFLOW), cwd=ws, launcher="prefix")
+        pixi_inv = LocalSubprocessInvoker(MatchSpec(SAMPLE_WORKFLOW), cwd=ws, pixi_executable=pixi)
         # Warm-up: page cache, and the prefix launcher's one-time (cached) activation.
         await direct_exec_ms(exe, config, ws, 2)
         await _invoker(prefix_inv, config_text, results, 2)

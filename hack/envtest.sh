@@ -8,11 +8,14 @@
 # from source into a per-version cache outside the checkout.
 #
 # Output: the LAST line of stdout is the absolute path of a folder holding
-# etcd, kube-apiserver, kubectl and helm (the KUBEBUILDER_ASSETS layout).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and
+# helm (the KUBEBUILDER_ASSETS layout: one folder, one binary per component).
+# The controller manager and the scheduler are only started by the tests that
+# observe garbage collection, role aggregation or namespace deletion.
 # Progress and errors go to stderr.
 #
 # Environment:
-#   KUBEBUILDER_ASSETS  a folder that already holds all four: used as is.
+#   KUBEBUILDER_ASSETS  a folder that already holds all of them: used as is.
 #   WT_ENVTEST_CACHE    cache root (default ${XDG_CACHE_HOME:-~/.cache}/wt-envtest).
 #
 # A warm cache costs a few stat calls (no `go` invocation). Builds go to a
@@ -24,7 +27,13 @@ set -euo pipefail
 K8S_VERSION=1.37.2
 ETCD_VERSION=3.7.3
 HELM_VERSION=3.19.0
-TOOLS=(etcd kube-apiserver kubectl helm)
+# The Kubernetes minor of helm's own client-go (helm.sh/helm/v3 go.mod): helm's release
+# build stamps it as the version `helm template`/`lint` assume without --kube-version, and the
+# chart's kubeVersion is checked against it (unstamped, helm assumes 1.20).
+HELM_KUBE_MINOR=34
+# Bump when a build flag changes, so binaries built the old way are not reused.
+RECIPE=2
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -51,7 +60,7 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
 fi
 
 root="$(cache_root)"
-dir="$root/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
+dir="$root/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r$RECIPE"
 
 # Warm path: nothing but stat calls.
 if [[ -z "$(missing "$dir")" ]]; then
@@ -84,12 +93,18 @@ k8s_minor="${K8S_VERSION#*.}"
 k8s_ldflags+=" -X k8s.io/component-base/version.gitMinor=${k8s_minor%%.*}"
 k8s_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+for pkg in chartutil lint/rules; do
+	helm_ldflags+=" -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMajor=1"
+	helm_ldflags+=" -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMinor=$HELM_KUBE_MINOR"
+done
+
 build() {
 	local tool=$1 start=$SECONDS
 	[[ -x $dir/$tool ]] && return 0
 	log "building $tool"
 	case $tool in
-	kube-apiserver | kubectl)
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
 		(cd "$here/envtest" && go build -trimpath -ldflags="$k8s_ldflags" \
 			-o "$scratch/$tool" "k8s.io/kubernetes/cmd/$tool") >&2
 		;;
@@ -99,7 +114,7 @@ build() {
 		;;
 	helm)
 		(cd "$here/envtest" && GOBIN="$scratch" go install -trimpath \
-			-ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+			-ldflags="$helm_ldflags" \
 			"helm.sh/helm/v3/cmd/helm@v$HELM_VERSION") >&2
 		;;
 	esac

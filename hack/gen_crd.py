@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from wt_operator import reserved_env
+from wt_operator.core.spec import KEY_PATTERN, OBJECT_NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "wt.dev_workflowruns.yaml"
@@ -44,8 +45,24 @@ def key_ref(kind: str) -> dict[str, Any]:
     return obj(
         f"Selects a key of a {kind} in the run's namespace.",
         {
-            "name": s(f"Name of the {kind}.", minLength=1, maxLength=253),
-            "key": s(f"The key of the {kind} to select.", minLength=1, maxLength=253),
+            "name": s(
+                f"Name of the {kind} (a DNS subdomain: it names an object of the run's "
+                "own namespace, nothing else).",
+                minLength=1,
+                maxLength=253,
+                pattern=OBJECT_NAME_PATTERN,
+            ),
+            "key": s(
+                f"The key of the {kind} to select.",
+                minLength=1,
+                maxLength=253,
+                pattern=KEY_PATTERN,
+                **{
+                    "x-kubernetes-validations": [
+                        {"rule": "self != '.' && self != '..'", "message": "not a valid key"}
+                    ]
+                },
+            ),
             "optional": b(
                 f"If true, a missing {kind} or key leaves the variable unset "
                 "instead of failing the run."
@@ -60,12 +77,15 @@ ENV_VAR = obj(
     "from Secrets are resolved when the run starts and never written to status, events or logs.",
     {
         "name": s(
-            "Name of the variable. Names that loaders, shells or interpreters read as code or "
-            "as a code search path (LD_*, PYTHON*, PATH, BASH_ENV, …) and the names the "
-            "operator sets itself (WT_*, PIXI_*, CONDA_*, …) are refused.",
+            "Name of the variable ([A-Za-z_][A-Za-z0-9_]*). Refused, in any case: names that "
+            "loaders, shells or interpreters read as code or as a code search path (LD_*, "
+            "PYTHON*, PATH, BASH_ENV, …), names that redirect the workflow (*_PROXY, SSL_*, "
+            "*_CA_BUNDLE, GOOGLE_*, CLOUDSDK_*, OTEL_*, TMPDIR, XDG_*, …) and the names the "
+            "operator sets itself (WT_*, PIXI_*, CONDA_*, HOME, LANG, TZ, …). The cluster "
+            "admin may allow only some names (operator.allowedEnv).",
             minLength=1,
             maxLength=256,
-            pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+            pattern=reserved_env.ENV_NAME_PATTERN,
         ),
         "value": s(
             "Literal value (at most 32 KiB; larger data belongs in the config).", maxLength=32768
@@ -217,6 +237,25 @@ SPEC = obj(
                 )
             },
         ),
+        "environment": obj(
+            "Local runs only: run the workflow from a pixi-pack environment archive instead "
+            "of the operator's workspace; the operator downloads it, checks its digest and "
+            "unpacks it once per digest, so a new workflow version needs neither a new image "
+            "nor a volume.",
+            {
+                "archiveUrl": s(
+                    "Where the archive (pixi-pack's environment.tar) is: http:// or https://.",
+                    pattern=r"^https?://\S+$",
+                    maxLength=2048,
+                ),
+                "archiveDigest": s(
+                    "sha256:<64 lowercase hex digits> of the archive; any other archive is "
+                    "refused before it is unpacked.",
+                    pattern=r"^sha256:[0-9a-f]{64}$",
+                ),
+            },
+            required=["archiveUrl", "archiveDigest"],
+        ),
         "cloudBatch": obj(
             "Options of the CloudBatch invoker (required when invoker is CloudBatch). "
             "Unset fields fall back to the operator's settings.",
@@ -280,6 +319,10 @@ SPEC = obj(
             {
                 "rule": "self.invoker != 'CloudBatch' || has(self.cloudBatch)",
                 "message": "cloudBatch (with image) is required when invoker is CloudBatch",
+            },
+            {
+                "rule": "self.invoker == 'Local' || !has(self.environment)",
+                "message": "environment (an archive) works only with invoker Local",
             },
             {
                 "rule": "!(has(self.config) && has(self.configFrom))",

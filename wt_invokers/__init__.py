@@ -10,6 +10,7 @@ from wt_invokers.abstract import AbstractInvoker
 from wt_invokers.cloud_batch import CloudBatchInvoker
 from wt_invokers.exceptions import (
     CommandError,
+    EnvironmentDigestError,
     InstallationError,
     InvocationStartError,
     InvocationStateError,
@@ -17,7 +18,9 @@ from wt_invokers.exceptions import (
     InvokerConfigurationError,
     InvokerError,
     PermanentSubmissionError,
+    PixiUnpackError,
     SubmissionError,
+    TransferError,
     TransientSubmissionError,
 )
 from wt_invokers.local import LocalSubprocessInvoker
@@ -26,6 +29,7 @@ __all__ = [
     "AbstractInvoker",
     "CloudBatchInvoker",
     "CommandError",
+    "EnvironmentDigestError",
     "InstallationError",
     "InvocationStartError",
     "InvocationStateError",
@@ -34,6 +38,8 @@ __all__ = [
     "InvokerError",
     "LocalSubprocessInvoker",
     "PermanentSubmissionError",
+    "PixiUnpackError",
     "SubmissionError",
+    "TransferError",
     "TransientSubmissionError",
 ]

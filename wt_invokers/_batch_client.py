@@ -59,16 +59,16 @@ Retrying INTERNAL is safe here because every call is idempotent: creates are
 keyed by a deterministic job id.
 """
 
-_GCP_EXTRA_HINT = "pip install 'wt-invokers[gcp]'"
-
 
 def import_batch() -> Any:
     """``google.cloud.batch_v1``, or ImportError naming the extra that provides it."""
     try:
         from google.cloud import batch_v1
     except ImportError as exc:
+        # Upstream's message, word for word: callers match on it.
         raise ImportError(
-            f"CloudBatchInvoker needs google-cloud-batch: {_GCP_EXTRA_HINT} ({exc})"
+            "Google Cloud Batch dependencies not available. "
+            "Install with: pip install wt-invokers[gcp]"
         ) from exc
     return batch_v1
 

@@ -183,8 +183,12 @@ def build_job(
     service_account: str | None,
     package_name: str,
     secret_env: Mapping[str, str] | None = None,
+    inherited_env: Mapping[str, str] | None = None,
 ) -> Any:
     """The ``batch_v1.Job`` (module ``b``) to submit; pure.
+
+    ``inherited_env`` (the caller's ``WT_*`` variables, when it forwards them) comes
+    first: ``extra_env``, the invoker's own variables and secrets of the same name win.
 
     ``secret_env`` maps variable names to Secret Manager versions
     (``projects/P/secrets/S/versions/V``): Batch resolves them on the VM, so their
@@ -197,8 +201,10 @@ def build_job(
     _check_size("the config as JSON (--config-json)", config_json)
     commands = [*entrypoint, *workflow_args(invocation, ["--config-json", config_json])]
 
-    # Only what the workflow needs: nothing of this (operator) process's environment.
-    env = dict(invocation.extra_env)
+    secrets = dict(secret_env or {})
+    # Only what the workflow needs, and what the caller chose to forward.
+    env = {k: v for k, v in (inherited_env or {}).items() if k not in secrets}
+    env.update(invocation.extra_env)
     if invocation.lithops_config_text is not None:
         lithops = parse_yaml("lithops_config_text", invocation.lithops_config_text)
         env[LITHOPS_CONFIG_JSON_ENV_VAR] = compact_json(lithops)
@@ -207,7 +213,6 @@ def build_job(
     env[results_env_var] = invocation.results_url
     for name, value in env.items():
         _check_size(f"environment variable {name}", f"{name}={value}")
-    secrets = dict(secret_env or {})
     overlap = sorted(set(secrets) & set(env))
     if overlap:
         raise InvokerConfigurationError(f"{', '.join(overlap)} set both as value and as secret")

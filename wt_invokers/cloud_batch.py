@@ -21,7 +21,9 @@ them, so asking ``entrypoint`` or ``is_installed()`` needs none.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -54,7 +56,7 @@ from wt_invokers._batch_job import (
     owner_label,
 )
 from wt_invokers._batch_job import job_id as derive_job_id
-from wt_invokers.abstract import AbstractInvoker
+from wt_invokers.abstract import AbstractInvoker, as_matchspec
 from wt_invokers.exceptions import (
     InvokerConfigurationError,
     PermanentSubmissionError,
@@ -68,6 +70,7 @@ __all__ = [
     "BATCH_SERVICE_ACCOUNT_ENV_VAR",
     "CLOUD_RUN_REGION_ENV_VAR",
     "DEFAULT_REGION",
+    "GCP_AVAILABLE",
     "GOOGLE_CLOUD_PROJECT_ENV_VAR",
     "JOB_ID_PATTERN",
     "LITHOPS_CONFIG_JSON_ENV_VAR",
@@ -88,6 +91,18 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _gcp_available() -> bool:
+    # find_spec, not an import: importing the Batch client costs about a second of CPU.
+    try:
+        return importlib.util.find_spec("google.cloud.batch_v1") is not None
+    except ImportError:  # google or google.cloud missing altogether
+        return False
+
+
+GCP_AVAILABLE: bool = _gcp_available()
+"""Whether the ``gcp`` extra (google-cloud-batch) is installed, as upstream exposes it."""
+
+
 class CloudBatchInvoker(AbstractInvoker):
     """Submits the workflow as a one-task Cloud Batch container job.
 
@@ -105,6 +120,10 @@ class CloudBatchInvoker(AbstractInvoker):
         max_attempts: calls per RPC before a transient error is given up on.
         initial_backoff, max_backoff: bounds (seconds) of the jittered exponential backoff.
         rpc_timeout: deadline of each single RPC attempt, in seconds.
+        forward_wt_env: copy this process's ``WT_*`` variables into the job's environment
+            (under ``extra_env`` and the invoker's own), as upstream does: a script's
+            settings follow its jobs. A service that submits on others' behalf (the
+            operator) passes False, so nothing of its own environment reaches a job.
     """
 
     def __init__(
@@ -122,9 +141,12 @@ class CloudBatchInvoker(AbstractInvoker):
         initial_backoff: float = 0.2,
         max_backoff: float = 5.0,
         rpc_timeout: float = 30.0,
+        forward_wt_env: bool = True,
     ) -> None:
         self._batch = import_batch()
-        super().__init__(matchspec, results_env_var=results_env_var, environment=environment)
+        # "" means "the default" to the base (a dataclass whose field is a plain str).
+        super().__init__(as_matchspec(matchspec), results_env_var or "", environment=environment)
+        self.forward_wt_env = forward_wt_env
         try:
             self.retry = retry or RetryPolicy(max_attempts, initial_backoff, max_backoff)
         except ValueError as exc:
@@ -193,13 +215,16 @@ class CloudBatchInvoker(AbstractInvoker):
 
     async def install(self) -> None:
         """Not possible: build the workflow into the image instead."""
-        raise NotImplementedError("Cloud Batch runs a container image; bake the workflow into it")
+        raise NotImplementedError(
+            "Dynamic installation of workflows is not yet supported; "
+            "Cloud Batch runs a container image: bake the workflow into it"
+        )
 
-    async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
+    async def _wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
         """Return 0 at once: Batch supervises the job; poll :meth:`get_job` for its fate."""
         return 0
 
-    async def run(
+    async def _run(
         self,
         workflow_run_id: str,
         config_text: str,
@@ -212,7 +237,7 @@ class CloudBatchInvoker(AbstractInvoker):
         lithops_config_text: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """Submit the job (or adopt the one this invocation already has) and return.
+        """``run()``'s work: submit the job (or adopt this invocation's existing one).
 
         The seed's signature. Understood keywords: the fields of
         :class:`BatchJobOptions` (``docker_image_uri``, ``cpu_milli``, …), ``run_uid``,
@@ -244,7 +269,22 @@ class CloudBatchInvoker(AbstractInvoker):
         *,
         secret_env: Mapping[str, str] | None = None,
     ) -> Any:
-        """The ``batch_v1.Job`` that :meth:`submit` sends; pure, so it can be inspected."""
+        """The ``batch_v1.Job`` that :meth:`submit` sends; pure, so it can be inspected.
+
+        Checks as upstream does, in its order, before anything else (the project included):
+        the image, then the run id.
+        """
+        if not options.docker_image_uri:
+            raise InvokerConfigurationError("docker_image_uri is required for Cloud Batch invoker")
+        if not invocation.workflow_run_id.strip():
+            raise InvokerConfigurationError(
+                "workflow_run_id cannot be blank for Cloud Batch invoker"
+            )
+        inherited = (
+            {k: v for k, v in os.environ.items() if k.startswith("WT_")}
+            if self.forward_wt_env
+            else {}
+        )
         return build_job(
             self._batch,
             invocation,
@@ -254,6 +294,7 @@ class CloudBatchInvoker(AbstractInvoker):
             service_account=self.settings.service_account,
             package_name=self.package_name,
             secret_env=secret_env,
+            inherited_env=inherited,
         )
 
     async def submit(

@@ -6,19 +6,27 @@ exception. Exceptions mean the invoker could not do what was asked::
     InvokerError                     base: anything the invoker could not do
     ├── InvocationTimeoutError       wait() ran out of time; the process tree was killed
     ├── InstallationError            the workflow is not (or cannot be) installed
+    │   └── PixiUnpackError              a pixi-pack environment archive could not be unpacked
+    │       └── EnvironmentDigestError       …because it is not the archive that was pinned
     ├── InvokerConfigurationError    bad input caught before anything ran (also a ValueError)
     ├── InvocationStartError         starting the workflow failed (exec refused: too large, …)
-    ├── InvocationStateError         run()/wait() called in the wrong order
-    ├── CommandError                 check_output()'s command exited non-zero
+    ├── InvocationStateError         run()/wait() called in the wrong order (a RuntimeError)
+    ├── CommandError                 check_output()'s command exited non-zero (a RuntimeError)
+    ├── TransferError                downloading an environment / uploading results failed
     └── SubmissionError              a remote backend (Cloud Batch) refused or failed a call
         ├── TransientSubmissionError     worth retrying later (UNAVAILABLE, …); retries exhausted
         └── PermanentSubmissionError     retrying cannot help (PERMISSION_DENIED, …)
+
+Where upstream wt-invokers raises a built-in type for the same failure
+(``RuntimeError`` for ``wait()`` before ``run()`` and for a failing
+``check_output()``), ours subclasses it, so callers written for upstream catch ours.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CommandError",
+    "EnvironmentDigestError",
     "InstallationError",
     "InvocationStartError",
     "InvocationStateError",
@@ -26,7 +34,9 @@ __all__ = [
     "InvokerConfigurationError",
     "InvokerError",
     "PermanentSubmissionError",
+    "PixiUnpackError",
     "SubmissionError",
+    "TransferError",
     "TransientSubmissionError",
 ]
 
@@ -55,12 +65,18 @@ class InvocationStartError(InvokerError):
     refused to execute it (argument list or environment too large, exec format error, …)."""
 
 
-class InvocationStateError(InvokerError):
-    """``run()`` while a run is still in flight, or ``wait()`` with nothing started."""
+class InvocationStateError(InvokerError, RuntimeError):
+    """``run()`` while a run is still in flight, or ``wait()`` with nothing started.
+
+    Also a ``RuntimeError``: what upstream raises there, and what its callers catch.
+    """
 
 
-class CommandError(InvokerError):
-    """A one-off command (``check_output``) exited non-zero; carries its stderr."""
+class CommandError(InvokerError, RuntimeError):
+    """A one-off command (``check_output``) exited non-zero; carries its stderr.
+
+    Also a ``RuntimeError``, as upstream's ``check_output`` raises.
+    """
 
     def __init__(self, message: str, *, returncode: int, stderr: str) -> None:
         super().__init__(message)
@@ -82,3 +98,41 @@ class TransientSubmissionError(SubmissionError):
 
 class PermanentSubmissionError(SubmissionError):
     """The backend refused the request (permission, invalid argument, …): retrying cannot help."""
+
+
+class PixiUnpackError(InstallationError):
+    """A pixi-pack environment archive could not be unpacked into an environment.
+
+    Upstream's name and attributes (it wraps the ``pixi-unpack`` binary's failure);
+    here unpacking is done in-process, so ``returncode`` is 1 unless a subprocess
+    failed, ``stdout`` is empty and ``stderr`` says what was wrong.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        returncode: int = 1,
+        stdout: bytes | str | None = None,
+        stderr: bytes | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr if stderr is not None else message
+
+
+class EnvironmentDigestError(PixiUnpackError):
+    """The archive (or a package inside it) does not have the sha256 it was pinned to.
+
+    Raised before anything of it is installed: a tampered or truncated environment never runs.
+    """
+
+
+class TransferError(InvokerError):
+    """Downloading an environment archive or uploading a results archive failed
+    (after retries, for failures that may pass); ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -11,13 +11,12 @@ again through :func:`kill_stale_processes`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-
-from rattler import MatchSpec
 
 from wt_invokers import _prefix, _process
 from wt_invokers._activation import ActivationDelta
@@ -61,59 +60,56 @@ _DRAIN_AFTER_EXIT_SECONDS = 2.0
 
 
 def _exit_code(returncode: int) -> int:
-    # asyncio reports death by signal N as -N; shells (and users) expect 128+N.
-    return 128 - returncode if returncode < 0 else returncode
+    # Python's convention, as upstream returns it: death by signal N is -N. (The
+    # operator shows it as "killed by signal N" and records 128+N, as shells do.)
+    return returncode
 
 
+@dataclasses.dataclass(eq=False)
 class LocalSubprocessInvoker(AbstractInvoker):
     """Runs the workflow as a child process tree of this process, in a pixi workspace.
 
-    Args:
-        matchspec: the workflow package (its name is also its executable).
-        cwd: the pixi workspace; default ``$WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD``,
-            else the current directory.
-        results_env_var: see :class:`AbstractInvoker`.
-        environment: the pixi environment (``<cwd>/.pixi/envs/<environment>``).
-        launcher: ``"pixi"`` runs ``<pixi_executable> run --frozen -e <environment> <name>``
-            (``--frozen``: the lock file is used as it is, never re-solved at run time);
-            ``"prefix"`` needs no pixi binary: it activates the environment prefix with
-            py-rattler (cached per prefix) and executes ``<prefix>/bin/<name>`` directly.
-        pixi_executable: the pixi binary (a name looked up on ``PATH``, or a path).
-        line_callback: called with every output line, from the event loop; keep it cheap.
-        tail_lines: how many of the last output lines (both streams) ``output_tail`` keeps.
-        kill_grace_seconds: between SIGTERM and SIGKILL when a run is timed out or
-            cancelled, and for processes the workflow leaves behind when it exits.
+    Upstream's positional order: ``LocalSubprocessInvoker(matchspec, results_env_var, cwd)``;
+    everything after ``cwd`` is keyword-only.
     """
 
-    def __init__(
-        self,
-        matchspec: MatchSpec | str,
-        *,
-        cwd: str | os.PathLike[str] | None = None,
-        results_env_var: str | None = None,
-        environment: str = "default",
-        launcher: Launcher = "pixi",
-        pixi_executable: str | os.PathLike[str] = "pixi",
-        line_callback: LineCallback | None = None,
-        tail_lines: int = 50,
-        kill_grace_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(matchspec, results_env_var=results_env_var, environment=environment)
-        if launcher not in ("pixi", "prefix"):
+    cwd: str | os.PathLike[str] | None = dataclasses.field(
+        default_factory=lambda: os.environ.get(CWD_ENV_VAR)
+    )
+    """The pixi workspace, kept as given; default ``$WT_INVOKERS__LOCAL_SUBPROCESS_INVOKER__CWD``.
+    ``None`` means this process's current directory at the time of each call (upstream's
+    meaning); :attr:`workdir` is the directory actually used."""
+    _: dataclasses.KW_ONLY
+    launcher: Launcher = "pixi"
+    """``"pixi"`` runs ``<pixi_executable> run --frozen -e <environment> <name>`` (``--frozen``:
+    the lock file is used as it is, never re-solved at run time); ``"prefix"`` needs no pixi
+    binary: it activates the environment prefix with py-rattler (cached per prefix) and
+    executes ``<prefix>/bin/<name>`` directly."""
+    pixi_executable: str | os.PathLike[str] = "pixi"
+    """The pixi binary (a name looked up on ``PATH``, or a path)."""
+    line_callback: LineCallback | None = None
+    """Called with every output line, from the event loop; keep it cheap."""
+    tail_lines: int = 50
+    """How many of the last output lines (both streams) ``output_tail`` keeps."""
+    kill_grace_seconds: float = 10.0
+    """Between SIGTERM and SIGKILL when a run is timed out or cancelled, and for processes
+    the workflow leaves behind when it exits."""
+    base_env: Mapping[str, str] = dataclasses.field(default_factory=lambda: os.environ, repr=False)
+    """The environment the workflow starts from (before activation and the invocation's
+    variables); default this process's own, as upstream. A caller whose environment holds
+    credentials (an operator) passes a minimal one."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.launcher not in ("pixi", "prefix"):
             raise InvokerConfigurationError(
-                f"launcher must be 'pixi' or 'prefix', not {launcher!r}"
+                f"launcher must be 'pixi' or 'prefix', not {self.launcher!r}"
             )
-        if tail_lines < 0:
+        if self.tail_lines < 0:
             raise InvokerConfigurationError("tail_lines must be >= 0")
-        if kill_grace_seconds < 0:
+        if self.kill_grace_seconds < 0:
             raise InvokerConfigurationError("kill_grace_seconds must be >= 0")
-        chosen = cwd if cwd is not None else os.environ.get(CWD_ENV_VAR) or os.getcwd()
-        self.cwd = Path(chosen).absolute()
-        self.launcher: Launcher = launcher
-        self.pixi_executable = os.fspath(pixi_executable)
-        self.line_callback = line_callback
-        self.tail_lines = tail_lines
-        self.kill_grace_seconds = kill_grace_seconds
+        self.pixi_executable = os.fspath(self.pixi_executable)
 
         self._proc: asyncio.subprocess.Process | None = None
         self._marker: str | None = None
@@ -123,6 +119,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
         self._temp_files: list[Path] = []
         self._finishing: asyncio.Future[int] | None = None
         """The one task collecting the current run (see ``_finish``)."""
+        self._waiters = 0
 
     # -- identity ---------------------------------------------------------------------
 
@@ -131,9 +128,14 @@ class LocalSubprocessInvoker(AbstractInvoker):
         return True
 
     @property
+    def workdir(self) -> Path:
+        """The workspace directory used now: ``cwd``, or this process's current directory."""
+        return Path(self.cwd if self.cwd is not None else os.getcwd()).absolute()
+
+    @property
     def prefix(self) -> Path:
-        """The conda environment the workflow runs in: ``<cwd>/.pixi/envs/<environment>``."""
-        return self.cwd / ".pixi" / "envs" / self.environment
+        """The conda environment the workflow runs in: ``<workdir>/.pixi/envs/<environment>``."""
+        return self.workdir / ".pixi" / "envs" / self.environment
 
     @property
     def executable(self) -> Path:
@@ -144,11 +146,6 @@ class LocalSubprocessInvoker(AbstractInvoker):
     def pid(self) -> int | None:
         """The direct child's pid (also its process group id), while a run is in flight."""
         return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the direct child has not exited yet."""
-        return self._proc is not None and self._proc.returncode is None
 
     @property
     def output_tail(self) -> list[str]:
@@ -178,8 +175,8 @@ class LocalSubprocessInvoker(AbstractInvoker):
     async def install(self) -> None:
         """Not supported: the workspace's own ``pixi install`` owns the environment."""
         raise NotImplementedError(
-            "LocalSubprocessInvoker does not install packages; "
-            f"run `pixi install -e {self.environment}` in {self.cwd}"
+            "Dynamic installation of workflows is not yet supported; "
+            f"run `pixi install -e {self.environment}` in {self.workdir}"
         )
 
     # -- launching --------------------------------------------------------------------
@@ -192,7 +189,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
             return await asyncio.to_thread(_prefix.activation, self.prefix)
         except FileNotFoundError as exc:
             raise InstallationError(
-                f"pixi environment {self.environment!r} is not installed in {self.cwd}: {exc}"
+                f"pixi environment {self.environment!r} is not installed in {self.workdir}: {exc}"
             ) from exc
         except RuntimeError as exc:
             raise InstallationError(str(exc)) from exc
@@ -200,20 +197,24 @@ class LocalSubprocessInvoker(AbstractInvoker):
     def _launch_argv(self) -> list[str]:
         if self.launcher == "prefix":
             return [os.fspath(self.executable)]
-        return [self.pixi_executable, "run", "--frozen", "-e", self.environment, self.package_name]
+        pixi = os.fspath(self.pixi_executable)
+        return [pixi, "run", "--frozen", "-e", self.environment, self.package_name]
 
     def _command_argv(self, command: list[str]) -> list[str]:
         return [*self._launch_argv(), *command]
 
     def _command_cwd(self) -> Path | None:
-        return self.cwd
+        return self.workdir
+
+    def _command_kill_grace(self) -> float:
+        return self.kill_grace_seconds
 
     async def _command_env(self) -> Mapping[str, str] | None:
         if self.launcher == "prefix":
-            return (await self._activated()).apply(os.environ)
+            return (await self._activated()).apply(self.base_env)
         return None
 
-    async def run(
+    async def _run(
         self,
         workflow_run_id: str,
         config_text: str,
@@ -226,10 +227,10 @@ class LocalSubprocessInvoker(AbstractInvoker):
         lithops_config_text: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """Start the workflow and return at once; :meth:`wait` collects it.
+        """``run()``'s work: start the workflow and return at once; :meth:`wait` collects it.
 
-        The seed's signature; ``run_uid=`` is understood (see :class:`Invocation`),
-        other unknown keywords are ignored with a warning. Typed callers use :meth:`start`.
+        ``run_uid=`` is understood (see :class:`Invocation`), other unknown keywords are
+        ignored with a warning. Typed callers use :meth:`start`.
         """
         invocation = Invocation.from_seed(
             workflow_run_id,
@@ -244,10 +245,31 @@ class LocalSubprocessInvoker(AbstractInvoker):
             kwargs,
         )
         warn_unknown_options(type(self).__name__, kwargs)
-        await self.start(invocation)
+        await self._launch(invocation)
 
     async def start(self, invocation: Invocation) -> None:
-        """Start the workflow for ``invocation`` and return at once; :meth:`wait` collects it.
+        """``run()`` for typed callers: start ``invocation`` and return; :meth:`wait` collects it.
+
+        Same lifecycle (and hooks) as :meth:`run`.
+        """
+        options: dict[str, Any] = {}
+        if invocation.run_uid is not None:
+            options["run_uid"] = invocation.run_uid
+        await self.run(
+            invocation.workflow_run_id,
+            invocation.config_text,
+            invocation.results_url,
+            invocation.execution_mode,
+            invocation.mock_io,
+            invocation.otel_exporter,
+            invocation.otel_console_exporter_dst,
+            dict(invocation.extra_env),
+            invocation.lithops_config_text,
+            **options,
+        )
+
+    async def _launch(self, invocation: Invocation) -> None:
+        """Start the workflow process tree.
 
         The configuration goes through private temp files (not argv, where ``ps``
         shows it to everyone); they live until :meth:`wait` or :meth:`cancel` ends.
@@ -257,10 +279,11 @@ class LocalSubprocessInvoker(AbstractInvoker):
                 f"a run ({self._run_id}) is still in flight; wait() for it or cancel() it first"
             )
         invocation.validate()
-        if not self.cwd.is_dir():
-            raise InvokerConfigurationError(f"working directory {self.cwd} does not exist")
+        workdir = self.workdir
+        if not workdir.is_dir():
+            raise InvokerConfigurationError(f"working directory {workdir} does not exist")
         activated = await self._command_env()
-        base_env: Mapping[str, str] = os.environ if activated is None else activated
+        base_env: Mapping[str, str] = self.base_env if activated is None else activated
         if self.launcher == "prefix" and not self.executable.exists():
             raise InstallationError(
                 f"{self.package_name} is not installed in {self.prefix} (no {self.executable})"
@@ -285,7 +308,7 @@ class LocalSubprocessInvoker(AbstractInvoker):
             argv = self._command_argv(
                 workflow_args(invocation, ["--config-file", os.fspath(config_file)])
             )
-            proc, out_r, err_r = await spawn(argv, env, cwd=self.cwd, launcher=self.launcher)
+            proc, out_r, err_r = await spawn(argv, env, cwd=workdir, launcher=self.launcher)
         except BaseException:
             await asyncio.to_thread(remove_all, temp_files)
             raise
@@ -308,8 +331,8 @@ class LocalSubprocessInvoker(AbstractInvoker):
 
     # -- collecting -------------------------------------------------------------------
 
-    async def wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
-        """Wait for the workflow; return its exit code (128+N when killed by signal N).
+    async def _wait(self, timeout: float | None = None, error_msg: str | None = None) -> int:
+        """Wait for the workflow; return its exit code (-N when killed by signal N).
 
         Whatever the outcome, the processes the workflow left behind are killed
         before this returns. On timeout the whole process tree is killed (SIGTERM,
@@ -319,6 +342,15 @@ class LocalSubprocessInvoker(AbstractInvoker):
         proc = self._proc
         if proc is None:
             raise InvocationStateError("wait() called but no run was started")
+        self._waiters += 1
+        try:
+            return await self._wait_for(proc, timeout, error_msg)
+        finally:
+            self._waiters -= 1
+
+    async def _wait_for(
+        self, proc: asyncio.subprocess.Process, timeout: float | None, error_msg: str | None
+    ) -> int:
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
@@ -345,7 +377,10 @@ class LocalSubprocessInvoker(AbstractInvoker):
         proc = self._proc
         if proc is None:
             return None
-        return await self._cancel_now(proc)
+        code = await self._cancel_now(proc)
+        if not self._waiters:  # else the wait() being cancelled ends the lifecycle
+            self._reset_lifecycle()
+        return code
 
     async def _cancel_now(self, proc: asyncio.subprocess.Process) -> int:
         await self._kill_tree(proc)

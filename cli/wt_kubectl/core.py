@@ -18,6 +18,7 @@ from wt_kubectl.errors import UsageError
 from wt_operator.api import (
     ANNOTATION_RERUN_OF,
     API_VERSION,
+    ARGO_TRACKING_LABEL,
     GITOPS_MARKERS,
     GROUP,
     KIND,
@@ -242,6 +243,7 @@ _TOOL_DOMAINS = ("argoproj.io", "fluxcd.io", "helm.sh", "kopf.zalando.org", GROU
 _TOOL_KEYS = frozenset(
     {
         *(key for _, key, _ in GITOPS_MARKERS),  # what the operator's TTL treats as GitOps
+        ARGO_TRACKING_LABEL,  # Argo CD's tracking label (Helm sets it too)
         "app.kubernetes.io/managed-by",
         "kubectl.kubernetes.io/last-applied-configuration",
     }

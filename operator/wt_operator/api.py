@@ -19,9 +19,11 @@ __all__ = [
     "ANNOTATION_LOG_TRUNCATED",
     "ANNOTATION_RERUN_OF",
     "API_VERSION",
+    "ARGO_TRACKING_LABEL",
     "FINALIZER",
     "GITOPS_MARKERS",
     "GROUP",
+    "HELM_RELEASE_ANNOTATION",
     "KIND",
     "LABEL_RUN_NAME",
     "LABEL_RUN_UID",
@@ -70,13 +72,21 @@ LABEL_RUN_NAME = "wt.dev/run-name"
 GITOPS_MARKERS: tuple[tuple[Literal["annotation", "label"], str, str], ...] = (
     ("annotation", "argocd.argoproj.io/tracking-id", "Argo CD"),
     ("label", "argocd.argoproj.io/instance", "Argo CD"),
-    ("label", "app.kubernetes.io/instance", "Argo CD or Helm"),
     ("label", "kustomize.toolkit.fluxcd.io/name", "Flux"),
     ("label", "helm.toolkit.fluxcd.io/name", "Flux"),
 )
 """How a run managed by a GitOps tool is recognised: (where, key, tool). Such a tool
 re-creates a deleted run, which would then run again, so the operator-wide default TTL
 never deletes one (the chart's gitopsGuard policy mirrors this list)."""
+
+ARGO_TRACKING_LABEL = "app.kubernetes.io/instance"
+"""Argo CD's tracking label (its default before 3.0). Helm sets it too, on everything it
+installs, so alone it marks nothing: it counts only on an object Helm did not install
+(no :data:`HELM_RELEASE_ANNOTATION`), where it can only be Argo CD's."""
+
+HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
+"""Set by ``helm install/upgrade`` on every object of a release (never by ``helm template``,
+which Argo CD uses): Helm re-creates nothing on its own, so such a run is not GitOps-managed."""
 
 ANNOTATION_RERUN_OF = "wt.dev/rerun-of"
 """Set by ``kubectl wt rerun`` on the new run: the name of the run it repeats."""

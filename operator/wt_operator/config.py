@@ -9,7 +9,9 @@ its default, and so handlers receive settings as a value instead of reading
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -24,6 +26,7 @@ from wt_invokers.cloud_batch import (
 )
 from wt_invokers.local import CWD_ENV_VAR
 from wt_operator.core.policy import BatchDefaults, BatchPolicy
+from wt_operator.reserved_env import ENV_NAME_PATTERN
 
 __all__ = ["ConfigError", "OperatorConfig"]
 
@@ -70,6 +73,33 @@ def _list(env: Mapping[str, str], key: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(key, "").split(",") if item.strip())
 
 
+def _env_map(env: Mapping[str, str], key: str) -> dict[str, str]:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"{key} is not JSON (an object of variable names to values)") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a JSON object of variable names to values")
+    out: dict[str, str] = {}
+    for name, item in value.items():
+        if not re.fullmatch(ENV_NAME_PATTERN, name) or not isinstance(item, str) or "\0" in item:
+            raise ConfigError(f"{key}: {name[:80]!r} needs a variable name and a string value")
+        out[name] = item
+    return out
+
+
+def _root(env: Mapping[str, str], key: str) -> Path | None:
+    raw = _opt(env, key)
+    if raw is None:
+        return None
+    if not os.path.isabs(raw):
+        raise ConfigError(f"{key}={raw!r} must be an absolute path")
+    return Path(os.path.normpath(raw))
+
+
 @dataclasses.dataclass(frozen=True)
 class OperatorConfig:
     """Everything the operator can be told through its environment."""
@@ -94,6 +124,24 @@ class OperatorConfig:
     kill_grace_seconds: float = 10.0
     """Between SIGTERM and SIGKILL when a local run is cancelled or times out; the chart's
     terminationGracePeriodSeconds is longer (``WT_OPERATOR_KILL_GRACE_SECONDS``)."""
+
+    allowed_env: tuple[str, ...] = ()
+    """The only ``spec.env`` names runs may set, as ``*`` globs (``WT_OPERATOR_ALLOWED_ENV``,
+    comma-separated; chart value ``operator.allowedEnv``). Unset: any name outside the
+    reserved families. A deny-list of families stays one family short; this is the
+    allow-list for clusters that want none of that risk. Reserved names never pass."""
+
+    workflow_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Variables the admin gives every Local workflow (``WT_OPERATOR_WORKFLOW_ENV``, a JSON
+    object, e.g. ``{"HTTPS_PROXY": "http://proxy:3128"}``; chart value
+    ``operator.workflowEnv``). A workflow starts from a minimal environment, never the
+    operator's own, so a proxy or CA bundle the workflows need is given here."""
+
+    local_results_root: Path | None = None
+    """The directory ``file://`` (and plain path) results must lie under
+    (``WT_OPERATOR_LOCAL_RESULTS_ROOT``; the chart sets it to its results volume). Unset:
+    anywhere the operator can write, for development and tests; a run writing to another
+    path is ``PolicyDenied``."""
 
     batch_poll_interval: float = 30.0
     """How often a submitted Batch job's state is read. Batch jobs run for minutes to hours,
@@ -173,6 +221,9 @@ class OperatorConfig:
             kill_grace_seconds=_number(
                 e, "WT_OPERATOR_KILL_GRACE_SECONDS", d.kill_grace_seconds, float, 0.0
             ),
+            allowed_env=_list(e, "WT_OPERATOR_ALLOWED_ENV"),
+            workflow_env=_env_map(e, "WT_OPERATOR_WORKFLOW_ENV"),
+            local_results_root=_root(e, "WT_OPERATOR_LOCAL_RESULTS_ROOT"),
             batch_poll_interval=_number(
                 e, "WT_OPERATOR_BATCH_POLL_INTERVAL", d.batch_poll_interval, float, 0.05
             ),
@@ -185,6 +236,7 @@ class OperatorConfig:
                 allowed_projects=_list(e, "WT_OPERATOR_BATCH_ALLOWED_PROJECTS"),
                 allowed_service_accounts=_list(e, "WT_OPERATOR_BATCH_ALLOWED_SERVICE_ACCOUNTS"),
                 allowed_images=_list(e, "WT_OPERATOR_BATCH_ALLOWED_IMAGES"),
+                allowed_results_buckets=_list(e, "WT_OPERATOR_BATCH_ALLOWED_RESULTS_BUCKETS"),
                 allow_plaintext_secrets=_bool(
                     e, "WT_OPERATOR_BATCH_ALLOW_PLAINTEXT_SECRETS", False
                 ),

@@ -10,6 +10,8 @@ harness with plain imports. One purpose per module:
 * ``rest`` — plain HTTPS to the API server; ``tools`` — kubectl and helm
 * ``control_plane`` — :class:`ControlPlane` (start, stop, restart) and
   :func:`start_control_plane` (also for an external ``WT_TEST_KUBECONFIG`` cluster)
+* ``controllers`` — kube-controller-manager and kube-scheduler, for the tests that observe
+  what controllers do (garbage collection, role aggregation, namespace deletion)
 * ``namespaces`` — per-test namespaces, really deleted; ``crds`` — install and wait
 * ``operator_process`` — ``python -m wt_operator`` as a child; ``runs`` — WorkflowRuns
 * ``plugin`` — the pytest fixtures and hooks (``pytest_plugins = ["wt_envtest.plugin"]``)

@@ -1,5 +1,8 @@
 """Where the control plane's binaries (etcd, kube-apiserver, kubectl, helm) come from.
 
+The envtest script also builds kube-controller-manager and kube-scheduler into the same
+folder; they are not required here (only :mod:`.controllers` needs them, and says so).
+
 Exists so that finding them is one decision with one error: ``KUBEBUILDER_ASSETS``
 when it holds all four, else the project's envtest script — whose path the
 project passes in (the harness does not know where it is installed) — which
@@ -25,14 +28,16 @@ def _complete(folder: Path) -> bool:
     return all(os.access(folder / tool, os.X_OK) for tool in TOOLS)
 
 
-def find_bin_dir(script: Path | None = None) -> Path:
+def find_bin_dir(script: Path | None = None, *, assets_env: bool = True) -> Path:
     """The folder holding etcd, kube-apiserver, kubectl and helm.
 
     ``KUBEBUILDER_ASSETS`` when complete, else the last stdout line of ``script``
     (``hack/envtest.sh`` in this project: it builds missing binaries once into a
     cache outside the checkout). Raises :class:`EnvtestUnavailable` otherwise.
+    ``assets_env=False`` ignores ``KUBEBUILDER_ASSETS``: for a script that prints a folder
+    of another Kubernetes version (the version matrix's oldest minor).
     """
-    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    assets = os.environ.get("KUBEBUILDER_ASSETS") if assets_env else None
     if assets and _complete(Path(assets)):
         return Path(assets).resolve()
     if script is None:

@@ -1,6 +1,7 @@
 """A real Kubernetes control plane for tests: etcd + kube-apiserver as local processes.
 
-envtest style (no kubelet, no controller-manager). Exists so tests, benchmarks and
+envtest style (no kubelet; kube-controller-manager and kube-scheduler only on demand,
+:mod:`.controllers`). Exists so tests, benchmarks and
 the demo get a real API server — admission, CEL, RBAC, watches, status
 subresources — started in a second or two, and so that one object holds
 everything needed to drive it: its processes and logs, raw HTTPS (:mod:`.rest`),

@@ -16,7 +16,9 @@ the ini file), e.g. in ``pyproject.toml``::
 Either can also be overridden as a fixture (``envtest_script``, ``crd_paths``).
 
 Fixtures: ``bin_dir``, ``control_plane``, ``kubeconfig``, ``kubectl``, ``crds``
-(session); ``namespace`` and ``kube_api`` (per test). When binaries are missing the
+(session); ``controllers`` (per module: kube-controller-manager and kube-scheduler, only
+for the modules that observe what controllers do); ``namespace`` and ``kube_api`` (per
+test). When binaries are missing the
 session fails (never skips) with the script's message. On failure, a test that
 used the control plane gets the tail of etcd's and kube-apiserver's logs in its
 report, and every test's item carries ``rep_setup``/``rep_call``/``rep_teardown``
@@ -35,11 +37,12 @@ import pytest_asyncio
 
 from wt_envtest.binaries import EnvtestUnavailable, find_bin_dir
 from wt_envtest.control_plane import ControlPlane, start_control_plane
+from wt_envtest.controllers import Controllers, ControllersUnavailable, run_controllers
 from wt_envtest.crds import apply_crds
 from wt_envtest.namespaces import namespace_name
 from wt_envtest.processes import tail
 
-_ACTIVE: list[ControlPlane] = []
+_ACTIVE: list[ControlPlane | Controllers] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -114,6 +117,30 @@ def crds(control_plane: ControlPlane, crd_paths: list[Path]) -> list[str]:
     return apply_crds(control_plane, crd_paths)
 
 
+@pytest.fixture(scope="module")
+def controllers(
+    control_plane: ControlPlane, crds: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Controllers | None]:
+    """kube-controller-manager and kube-scheduler for this module's tests, stopped after it.
+
+    Module-scoped on purpose: garbage collection, role aggregation and the namespace
+    controller would change what every later test sees. Starts after the CRDs are applied
+    (the garbage collector finds their objects at once). None on an external cluster,
+    which runs its own.
+    """
+    try:
+        with run_controllers(control_plane, tmp_path_factory.mktemp("controllers")) as running:
+            if running is not None:
+                _ACTIVE.append(running)
+            try:
+                yield running
+            finally:
+                if running is not None:
+                    _ACTIVE.remove(running)
+    except ControllersUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest_asyncio.fixture
 async def kube_api(control_plane: ControlPlane) -> AsyncIterator[Any]:
     """An async ``kubernetes_asyncio`` ApiClient for this test's event loop, closed after."""
@@ -143,7 +170,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"rep_{report.when}", report)
     if report.failed and _ACTIVE and "control_plane" in getattr(item, "fixturenames", ()):
         for plane in _ACTIVE:
-            if plane.external:
+            if getattr(plane, "external", False):
                 continue
             for name, path in plane.logs.items():
                 report.sections.append((f"{name} log (tail of {path})", tail(path)))

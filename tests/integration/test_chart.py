@@ -240,6 +240,32 @@ def test_batch_policy_refuses_runs_outside_the_lists_at_apply_time(
     assert elsewhere.returncode == 0, elsewhere.stderr
 
 
+def test_the_env_allow_list_refuses_other_names_at_apply_time(
+    control_plane: Any, namespace: str, install: Any
+) -> None:
+    install("operator.allowedEnv={APP_*,REGION}")
+    spec = local_spec(env=[{"name": "APP_MODE", "value": "x"}, {"name": "DEBUG", "value": "1"}])
+    err = _until_refused(control_plane, namespace, _run_manifest("debug", spec))
+    assert "spec.env name DEBUG is not allowed in this cluster" in err
+    assert "APP_*, REGION" in err
+    listed = local_spec(env=[{"name": "APP_MODE", "value": "x"}, {"name": "REGION", "value": "n"}])
+    for manifest in (_run_manifest("listed", listed), _run_manifest("none", local_spec())):
+        proc = _apply(control_plane, namespace, manifest)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_the_results_bucket_list_refuses_other_buckets_at_apply_time(
+    control_plane: Any, namespace: str, install: Any
+) -> None:
+    install("batch.allowedResultsBuckets={acme-*}")
+    exfil = _run_manifest("exfil", local_spec(resultsUrl="gs://attacker/loot/"))
+    err = _until_refused(control_plane, namespace, exfil)
+    assert "names a bucket that is not allowed in this cluster" in err and "acme-*" in err
+    for name, url in (("inside", "gs://acme-results/r/"), ("local", "file:///results/r/")):
+        proc = _apply(control_plane, namespace, _run_manifest(name, local_spec(resultsUrl=url)))
+        assert proc.returncode == 0, proc.stderr
+
+
 GITOPS_MARKERS = [
     ("annotations", "argocd.argoproj.io/tracking-id", "app:wt.dev/WorkflowRun:ns/r"),
     ("labels", "app.kubernetes.io/instance", "workflows"),
@@ -270,10 +296,18 @@ def test_gitops_guard_refuses_a_ttl_on_runs_a_gitops_tool_manages(
         assert proc.returncode != 0, key
         assert "managed by a GitOps tool" in proc.stderr, key
 
-    # Accepted: a managed run without a TTL, and a TTL on a run no tool manages.
+    # Accepted: a managed run without a TTL, a TTL on a run no tool manages, and a TTL on a
+    # run Helm installed (Helm sets app.kubernetes.io/instance too, and re-creates nothing).
+    helm_installed = _run_manifest(
+        "helm-ttl",
+        ttl,
+        labels={"app.kubernetes.io/instance": "workflows", "app.kubernetes.io/managed-by": "Helm"},
+        annotations={"meta.helm.sh/release-name": "workflows"},
+    )
     ok = [
         managed("argo-no-ttl", *GITOPS_MARKERS[1], local_spec()),
         _run_manifest("plain-ttl", ttl),
+        helm_installed,
     ]
     for manifest in ok:
         proc = _apply(control_plane, namespace, manifest)
@@ -300,9 +334,9 @@ def test_view_and_edit_roles_let_namespace_users_read_and_run_workflows(
     control_plane: Any, namespace: str, install: Any
 ) -> None:
     install()
-    # kube-controller-manager (not run by this harness) aggregates the chart's roles into
-    # the built-in view/edit/admin by their labels; bind the chart's roles directly, as
-    # that aggregation would make a RoleBinding to view/edit do.
+    # kube-controller-manager aggregates the chart's roles into the built-in view/edit/admin
+    # by their labels (observed in test_controllers.py); here, without it, bind the chart's
+    # roles directly, as that aggregation makes a RoleBinding to view/edit do.
     for user, role in (("viewer", "view"), ("editor", "edit")):
         binding = {
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -677,12 +677,47 @@ def test_batch_policy_only_when_a_list_is_set(helm: Path) -> None:
     assert "matchResources" not in binding["spec"]  # all namespaces are watched
 
 
+def test_workflows_get_a_results_volume_and_only_the_admins_variables(helm: Path) -> None:
+    docs = render(helm)
+    env = env_of(docs)
+    assert env["WT_OPERATOR_LOCAL_RESULTS_ROOT"] == "/results"
+    assert not {"WT_OPERATOR_ALLOWED_ENV", "WT_OPERATOR_WORKFLOW_ENV"} & env.keys()
+    pod = pod_of(docs)
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["results"] == "/results"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["results"]["emptyDir"] == {"sizeLimit": "10Gi"}
+    assert (
+        not {"wt-wt-operator-env-policy", "wt-wt-operator-results-policy"} & policies(docs).keys()
+    )
+    docs = render(
+        helm,
+        "operator.localResultsRoot=",
+        "operator.allowedEnv={APP_*,REGION}",
+        "operator.workflowEnv.HTTPS_PROXY=http://proxy.infra:3128",
+        "batch.allowedResultsBuckets={acme-*}",
+    )
+    env = env_of(docs)
+    assert "WT_OPERATOR_LOCAL_RESULTS_ROOT" not in env
+    assert "results" not in {v["name"] for v in pod_of(docs)["volumes"]}
+    assert env["WT_OPERATOR_ALLOWED_ENV"] == "APP_*,REGION"
+    assert json.loads(env["WT_OPERATOR_WORKFLOW_ENV"]) == {"HTTPS_PROXY": "http://proxy.infra:3128"}
+    assert env["WT_OPERATOR_BATCH_ALLOWED_RESULTS_BUCKETS"] == "acme-*"
+    (check,) = policies(docs)["wt-wt-operator-env-policy"]["spec"]["validations"]
+    assert '["^APP_.*$","^REGION$"]' in check["expression"]
+    (check,) = policies(docs)["wt-wt-operator-results-policy"]["spec"]["validations"]
+    assert '["^acme-.*$"]' in check["expression"]
+
+
 def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> None:
     policy = policies(render(helm))["wt-wt-operator-gitops-guard"]
     managed = policy["spec"]["variables"][0]["expression"]
     for _where, marker, _tool in GITOPS_MARKERS:  # the operator's list: both must agree
         assert f'"{marker}"' in managed
-    assert managed.count(".io/") == len(GITOPS_MARKERS)
+    # Each marker once, plus Argo CD's tracking label unless Helm installed the run.
+    assert managed.count(".io/") == len(GITOPS_MARKERS) + 1
+    assert '"app.kubernetes.io/instance" in object.metadata.labels' in managed
+    assert '"meta.helm.sh/release-name" in object.metadata.annotations))' in managed
     (validation,) = policy["spec"]["validations"]
     assert "ttlSecondsAfterFinished" in validation["expression"]
     assert "run again" in validation["message"]
@@ -828,6 +863,9 @@ def test_every_value_is_documented_in_values_and_schema() -> None:
         ("operator.logFormat=xml", "logFormat"),
         ("watch.namespaces={Bad_Name}", "namespaces"),
         ("batch.allowedImages={a,b,a}", "allowedImages"),
+        ("operator.allowedEnv={A.B}", "allowedEnv"),
+        ("operator.workflowEnv.A-B=x", "invalid propertyName 'A-B'"),
+        ("operator.localResultsRoot=results", "localResultsRoot"),
         ("networkPolicy.ingress=[]", "additional properties 'ingress' not allowed"),
         ("metrics.prometheusRule.runsFailing.for=soon", "for"),
     ],

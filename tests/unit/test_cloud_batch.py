@@ -98,7 +98,7 @@ async def test_job_shape_is_what_batch_needs_and_nothing_of_the_operator_leaks(
     monkeypatch.setenv("BATCH_SERVICE_ACCOUNT", "runner@wt-test.iam.gserviceaccount.com")
     extra_env = {"API_TOKEN": "t0k", "MODE": "fast"}
     labels = {"Team": "Data Science", "cost-center": "A" * 80}
-    inv = make()
+    inv = make(forward_wt_env=False)  # as the operator builds it
     await inv.run(
         "Nightly Run #7",
         "name: demo\nparams:\n  alpha: 0.5\n  items: [1, 2]\n",
@@ -501,7 +501,11 @@ def test_constructing_without_google_cloud_batch_names_the_extra(
 
     monkeypatch.delattr(google.cloud, "batch_v1", raising=False)
     monkeypatch.setitem(sys.modules, "google.cloud.batch_v1", None)  # import now fails
-    with pytest.raises(ImportError, match=r"pip install 'wt-invokers\[gcp\]'"):
+    with pytest.raises(
+        ImportError,
+        match=r"^Google Cloud Batch dependencies not available\. "
+        r"Install with: pip install wt-invokers\[gcp\]$",
+    ):
         CloudBatchInvoker(SAMPLE_WORKFLOW, project_id="p")
 
 
@@ -519,12 +523,88 @@ def test_wt_invokers_imports_without_google_installed() -> None:
         sys.meta_path.insert(0, NoGoogle())
         import wt_invokers
         try:
+            from wt_invokers.cloud_batch import GCP_AVAILABLE
             wt_invokers.CloudBatchInvoker("wt-sample-workflow", project_id="p")
         except ImportError as exc:
-            print(json.dumps(str(exc)))
+            print(json.dumps([GCP_AVAILABLE, str(exc)]))
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert "pip install 'wt-invokers[gcp]'" in json.loads(out.stdout)
+    assert json.loads(out.stdout) == [
+        False,
+        "Google Cloud Batch dependencies not available. Install with: pip install wt-invokers[gcp]",
+    ]
+
+
+async def test_the_callers_wt_variables_are_forwarded_by_default_under_explicit_ones(
+    make: Make, server: InProcessBatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Upstream's run(): a script's WT_* settings follow its job; extra_env and the
+    # invoker's own variables win over them; nothing else of the caller's environment goes.
+    monkeypatch.setenv("WT_FEATURE_FLAG", "on")
+    monkeypatch.setenv("WT_RESULTS", "gs://caller/own/")
+    monkeypatch.setenv("NOT_WT_SECRET", "stays-here")
+    monkeypatch.setenv("WT_ONLY_INHERITED", "x")
+    inv = make()
+    await submit(inv, extra_env={"WT_FEATURE_FLAG": "off-for-this-run"})
+    env = dict(server.jobs[inv.job_name or ""].task_groups[0].task_spec.environment.variables)
+    assert env.get("WT_ONLY_INHERITED") == "x"
+    assert env["WT_FEATURE_FLAG"] == "off-for-this-run"
+    assert env["WT_RESULTS"] == "gs://wt/results/run-1/"
+    assert "NOT_WT_SECRET" not in env
+
+    inv = make(forward_wt_env=False)
+    await submit(inv, run_id="run-2")
+    env = dict(server.jobs[inv.job_name or ""].task_groups[0].task_spec.environment.variables)
+    assert "WT_ONLY_INHERITED" not in env and "WT_FEATURE_FLAG" not in env
+
+
+async def test_validation_reports_the_image_then_the_run_id_before_the_project(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
+    inv = make()
+    with pytest.raises(ValueError, match=r"^docker_image_uri is required for Cloud Batch invoker$"):
+        await inv.run("", "a: 1", "gs://b/r/", "local", True)
+    with pytest.raises(ValueError, match=r"^workflow_run_id cannot be blank for Cloud Batch"):
+        await inv.run("  ", "a: 1", "gs://b/r/", "local", True, docker_image_uri=IMAGE)
+    with pytest.raises(ValueError, match="GOOGLE_CLOUD_PROJECT"):
+        await inv.run("r", "a: 1", "gs://b/r/", "local", True, docker_image_uri=IMAGE)
+
+
+async def test_the_operators_batch_invoker_forwards_none_of_its_own_wt_variables(
+    server: InProcessBatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The library forwards WT_* by default (upstream); the operator opts out, or its own
+    # settings would reach every run author's job.
+    from wt_invokers.cloud_batch import BatchJobOptions
+    from wt_invokers.invocation import Invocation
+    from wt_operator.config import OperatorConfig
+    from wt_operator.core.spec import parse_spec
+    from wt_operator.metrics import Metrics
+    from wt_operator.shell.invokers import Invokers
+
+    monkeypatch.setenv("WT_OPERATOR_PRIVATE_SETTING", "operator-only")
+    config = OperatorConfig.from_env(
+        {"GOOGLE_CLOUD_PROJECT": "wt-test", "BATCH_EMULATOR_HOST": server.address}
+    )
+    invokers = Invokers(config, metrics=Metrics())
+    spec = {
+        "workflow": SAMPLE_WORKFLOW,
+        "invoker": "CloudBatch",
+        "resultsUrl": "gs://b/r/",
+        "cloudBatch": {"image": IMAGE},
+    }
+    inv = invokers.batch(parse_spec(spec, uid="u-1"))
+    try:
+        info = await inv.submit(
+            Invocation("run-1", "a: 1", "gs://b/r/", "local", True, extra_env={"WT_MINE": "1"}),
+            BatchJobOptions(docker_image_uri=IMAGE),
+        )
+    finally:
+        await invokers.close()
+    env = dict(server.jobs[info.name].task_groups[0].task_spec.environment.variables)
+    assert env["WT_MINE"] == "1"
+    assert "WT_OPERATOR_PRIVATE_SETTING" not in env

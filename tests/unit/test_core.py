@@ -23,16 +23,16 @@ from wt_invokers import (
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import GITOPS_MARKERS, Phase, Reason
 from wt_operator.config import ConfigError, OperatorConfig
-from wt_operator.core import batch
+from wt_operator.core import batch, local
 from wt_operator.core.errors import (
     InvalidSpecError,
     Terminal,
     Transient,
     classify,
 )
+from wt_operator.core.globs import glob_match
 from wt_operator.core.invocation import invocation, trace_id, traceparent
 from wt_operator.core.masking import Masker
-from wt_operator.core.policy import glob_regex
 from wt_operator.core.retention import expiry, gitops_manager, ttl_for
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import (
@@ -296,6 +296,11 @@ def test_ttl_is_explicit_else_the_default_but_never_for_gitops_managed_runs() ->
     assert ttl_for({"ttlSecondsAfterFinished": 0}, flux, 600) == 0  # asked for explicitly
     assert ttl_for({}, {}, None) is None
     assert gitops_manager(argo) == "Argo CD" and gitops_manager({}) is None
+    # Argo CD's tracking label counts, except on what Helm installed (Helm sets it too).
+    label = {"labels": {"app.kubernetes.io/instance": "runs"}}
+    helm = {**label, "annotations": {"meta.helm.sh/release-name": "runs"}}
+    assert gitops_manager(label) == "Argo CD" and ttl_for({}, label, 600) is None
+    assert gitops_manager(helm) is None and ttl_for({}, helm, 600) == 600
     assert len(GITOPS_MARKERS) >= 4
     assert expiry({"completionTime": "2026-11-28T12:00:00Z"}, 30) == NOW.timestamp() + 30
     assert expiry({}, 30) is None
@@ -309,12 +314,13 @@ def test_ttl_is_explicit_else_the_default_but_never_for_gitops_managed_runs() ->
         ("acme-*", "acme-prod", True),
         ("acme-*", "xacme-prod", False),
         ("a.b", "aXb", False),
+        # A trailing newline is not "the end": re.match with ^…$ let it through.
+        ("acme-prod", "acme-prod\n", False),
+        ("acme-*", "acme-prod\n", False),
     ],
 )
 def test_policy_globs_are_anchored_and_literal(pattern: str, value: str, allowed: bool) -> None:
-    import re
-
-    assert bool(re.match(glob_regex(pattern), value)) is allowed
+    assert glob_match(value, [pattern]) is allowed
 
 
 def test_the_oldest_replica_has_the_highest_priority() -> None:
@@ -373,3 +379,53 @@ def test_committed_crd_matches_its_generator() -> None:
         [sys.executable, str(ROOT / "hack" / "gen_crd.py"), "--check"], check=False
     )
     assert proc.returncode == 0, "crds/ is stale: run `make crds`"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "recorded"),
+    [
+        (3, "the workflow exited with 3", 3),
+        (-15, "the workflow was killed by signal 15 (SIGTERM)", 143),
+        (-9, "the workflow was killed by signal 9 (SIGKILL)", 137),
+    ],
+)
+def test_a_signal_killed_workflow_says_so_and_records_128_plus_n(
+    code: int, message: str, recorded: int
+) -> None:
+    # The library returns -N for death by signal N (upstream's convention); status.exitCode
+    # stays a shell's 128+N, never negative, and the message names the signal.
+    req = parse_spec(LOCAL, uid="u-1")
+    t = local.outcome(local.Exited(code), req, tail="")
+    assert (t.phase, t.message, t.exit_code, t.result) == (
+        Phase.FAILED,
+        message,
+        recorded,
+        str(recorded),
+    )
+
+
+def test_an_environment_archive_is_parsed_for_local_runs_only_and_must_be_pinned() -> None:
+    digest = "sha256:" + "ab" * 32
+    archive = {"archiveUrl": "https://example.org/env.tar", "archiveDigest": digest}
+    req = parse_spec({**LOCAL, "environment": archive}, uid="u")
+    assert req.archive is not None
+    assert (req.archive.url, req.archive.digest) == ("https://example.org/env.tar", digest)
+    assert parse_spec(LOCAL, uid="u").archive is None
+    with pytest.raises(InvalidSpecError, match="only with invoker Local"):
+        parse_spec(
+            {
+                **LOCAL,
+                "invoker": "CloudBatch",
+                "cloudBatch": {"image": "i"},
+                "environment": archive,
+            },
+            uid="u",
+        )
+    for bad, fragment in [
+        ({**archive, "archiveDigest": "latest"}, "archiveDigest"),
+        ({**archive, "archiveDigest": digest.upper()}, "archiveDigest"),
+        ({"archiveUrl": "https://example.org/env.tar"}, "archiveDigest"),
+        ({**archive, "archiveUrl": "file:///etc/passwd"}, "archiveUrl"),
+    ]:
+        with pytest.raises(InvalidSpecError, match=fragment):
+            parse_spec({**LOCAL, "environment": bad}, uid="u")

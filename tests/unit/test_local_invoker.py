@@ -101,10 +101,10 @@ async def test_exit_codes_are_returned_and_the_invoker_is_reusable(
     assert await invoker.wait(timeout=20) == 7
 
 
-async def test_death_by_signal_is_128_plus_n(workspace: Path, tmp_path: Path) -> None:
+async def test_death_by_signal_n_is_minus_n(workspace: Path, tmp_path: Path) -> None:
     inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
     await start(inv, tmp_path, kill_self="TERM")
-    assert await inv.wait(timeout=20) == 128 + signal.SIGTERM
+    assert await inv.wait(timeout=20) == -signal.SIGTERM
 
 
 async def test_argv_env_and_private_files_are_as_specified(
@@ -163,6 +163,31 @@ async def test_argv_env_and_private_files_are_as_specified(
     assert extra_env == extra_before
     # Private files are gone once wait() returned.
     assert not Path(config_file).exists() and not Path(lithops_file).exists()
+
+
+async def test_a_given_base_environment_replaces_the_callers(
+    workspace: Path, launcher: Launcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller's own variables stay out; activation and the invocation's still apply.
+    monkeypatch.setenv("WT_TEST_PARENT_SECRET", "from parent")
+    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    inv = LocalSubprocessInvoker(
+        SAMPLE_WORKFLOW, cwd=workspace, launcher=launcher, base_env=base, kill_grace_seconds=0.5
+    )
+    echo = tmp_path / "echo"
+    await inv.run(
+        f"base-env-{launcher}",
+        workflow_config(echo_file=echo),
+        results_url(tmp_path),
+        "local",
+        False,
+        extra_env={"EXTRA_ONE": "1"},
+    )
+    assert await inv.wait(timeout=20) == 0
+    seen = read_echo_file(echo).env
+    assert "WT_TEST_PARENT_SECRET" not in seen
+    assert (seen["HOME"], seen["LANG"], seen["EXTRA_ONE"]) == (str(tmp_path), "C.UTF-8", "1")
+    assert seen["CONDA_PREFIX"] == str(environment_prefix(workspace))
 
 
 async def test_custom_results_variable_and_percent_decoded_results_dir(
@@ -328,7 +353,7 @@ async def test_cancel_kills_the_tree_and_is_idempotent(
     await start(invoker, tmp_path, grandchild_sleep=60, grandchild_pid_file=pid_file, sleep=60)
     grandchild = int((await wait_for_path(pid_file)).read_text())
     code = await invoker.cancel()
-    assert code == 128 + signal.SIGTERM
+    assert code == -signal.SIGTERM
     assert not process_is_alive(grandchild)
     assert await invoker.cancel() is None
     # A grandchild that left the process group is found by the run marker.
@@ -392,7 +417,7 @@ async def test_runs_told_the_same_run_id_are_told_apart_by_their_run_uid(
     try:
         # Cleaning up after one never touches the other.
         assert await kill_stale_processes("uid-a", grace=0.5) >= 1
-        assert await asyncio.wait_for(first.wait(), 10) == 128 + signal.SIGTERM
+        assert await asyncio.wait_for(first.wait(), 10) == -signal.SIGTERM
         assert second.is_running
     finally:
         await second.cancel()
@@ -535,7 +560,7 @@ async def test_cwd_defaults_to_the_environment_variable(
 ) -> None:
     monkeypatch.setenv(CWD_ENV_VAR, str(workspace))
     inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW)
-    assert inv.cwd == workspace
+    assert inv.cwd == str(workspace)
     assert await inv.is_installed()
 
 
@@ -546,3 +571,53 @@ def test_pixi_standin_rejects_unknown_subcommands(pixi_standin: Path, workspace:
     assert proc.returncode == 2
     assert "unsupported command" in proc.stderr
     assert sys.executable in pixi_standin.read_text().splitlines()[0]
+
+
+async def test_cancelling_check_output_kills_the_command_and_its_children(
+    invoker: LocalSubprocessInvoker, tmp_path: Path
+) -> None:
+    # A caller's timeout around check_output (or a shutdown) must not leave the command
+    # running, nor what it started.
+    config = tmp_path / "long.yaml"
+    pid_file = tmp_path / "grandchild.pid"
+    config.write_text(
+        workflow_config(
+            echo_file=tmp_path / "echo",
+            grandchild_sleep=60,
+            grandchild_pid_file=pid_file,
+            sleep=60,
+        )
+    )
+    command = ["run", "--config-file", str(config), "--execution-mode", "local", "--no-mock-io"]
+    task = asyncio.ensure_future(invoker.check_output(command))
+    grandchild = int((await wait_for_path(pid_file)).read_text())
+    workflow = read_echo_file(tmp_path / "echo").pid
+    assert process_is_alive(workflow) and process_is_alive(grandchild)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not process_is_alive(workflow)
+    assert not process_is_alive(grandchild)
+
+
+async def test_start_with_a_typed_invocation_goes_through_the_same_lifecycle(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # The operator's path: start(Invocation) must be wait()-able exactly like run().
+    from wt_invokers.invocation import Invocation
+
+    inv = LocalSubprocessInvoker(SAMPLE_WORKFLOW, cwd=workspace, launcher="prefix")
+    echo = tmp_path / "echo"
+    invocation = Invocation(
+        "typed-1",
+        workflow_config(echo_file=echo, exit_code=6),
+        results_url(tmp_path),
+        "local",
+        False,
+        run_uid="uid-typed",
+    )
+    await inv.start(invocation)
+    assert inv.is_running and inv.run_args["run_uid"] == "uid-typed"
+    assert await inv.wait(timeout=20) == 6
+    assert not inv.is_running
+    assert read_echo_file(echo).env["WT_INVOKERS__PROCESS_MARKER"] == "uid-typed"

@@ -106,7 +106,6 @@ TTL for such runs): change both together. */}}
 annotations:
   - argocd.argoproj.io/tracking-id
 labels:
-  - app.kubernetes.io/instance
   - argocd.argoproj.io/instance
   - kustomize.toolkit.fluxcd.io/name
   - helm.toolkit.fluxcd.io/name

@@ -28,6 +28,7 @@ from wt_invokers import (
     InvocationTimeoutError,
     InvokerConfigurationError,
     PermanentSubmissionError,
+    TransferError,
     TransientSubmissionError,
 )
 from wt_operator.api import CloudBatchStatus, Phase, Reason
@@ -114,6 +115,8 @@ def classify(exc: BaseException) -> Terminal | Transient:
             )
         case TransientSubmissionError():
             return Transient(str(exc))
+        case TransferError():
+            return Terminal(Reason.START_FAILED, f"fetching the environment archive failed: {exc}")
         case OSError():
             return Terminal(Reason.START_FAILED, f"preparing the workflow failed: {exc}")
         case _:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import signal
 
 from wt_operator.api import Phase, Reason
 from wt_operator.core.errors import Terminal
@@ -108,7 +109,7 @@ def running(req: RunRequest, *, trace_id: str) -> Transition:
 
 @dataclasses.dataclass(frozen=True)
 class Exited:
-    """The workflow exited with ``code`` (128+N when killed by signal N)."""
+    """The workflow exited with ``code``, as the library returns it (-N: killed by signal N)."""
 
     code: int
 
@@ -129,6 +130,18 @@ LocalOutcome = Exited | TimedOut | Stopped | Terminal
 """How a started run ended; a :class:`Terminal` when starting it failed."""
 
 
+def exit_message(code: int) -> tuple[str, int]:
+    """What a non-zero exit code says, and the code to record (128+N for signal N, as shells
+    and Kubernetes report it: ``status.exitCode`` is never negative)."""
+    if code >= 0:
+        return f"the workflow exited with {code}", code
+    try:
+        name = f" ({signal.Signals(-code).name})"
+    except ValueError:
+        name = ""
+    return f"the workflow was killed by signal {-code}{name}", 128 - code
+
+
 def outcome(result: LocalOutcome, req: RunRequest, *, tail: str) -> Transition:
     """The terminal transition for how the run ended; ``tail`` is its masked last output."""
     match result:
@@ -137,7 +150,7 @@ def outcome(result: LocalOutcome, req: RunRequest, *, tail: str) -> Transition:
                 Phase.SUCCEEDED, Reason.SUCCEEDED, "the workflow exited with 0", 0, "0"
             )
         case Exited(code=code):
-            message = f"the workflow exited with {code}"
+            message, code = exit_message(code)
             if tail:
                 message += f"\nlast output:\n{tail}"
             return Transition(Phase.FAILED, Reason.FAILED, message, code, str(code))

@@ -12,27 +12,25 @@ before anything runs; a refused run ends ``Failed`` with reason ``PolicyDenied``
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Sequence
+import os
+from pathlib import PurePath
+from urllib.parse import unquote, urlparse
 
 from wt_invokers.cloud_batch import DEFAULT_REGION
 from wt_operator.api import Reason
 from wt_operator.core.errors import Terminal
+from wt_operator.core.globs import glob_match, glob_regex
 from wt_operator.core.spec import RunRequest
 
-__all__ = ["BatchDefaults", "BatchPlacement", "BatchPolicy", "admit", "glob_regex", "placement"]
-
-
-def glob_regex(pattern: str) -> str:
-    """An anchored regular expression for a ``*`` glob (every other character literal).
-
-    The chart's ValidatingAdmissionPolicy uses the same translation in CEL.
-    """
-    return "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
-
-
-def _allowed(value: str, patterns: Sequence[str]) -> bool:
-    return any(re.match(glob_regex(p), value) for p in patterns)
+__all__ = [
+    "BatchDefaults",
+    "BatchPlacement",
+    "BatchPolicy",
+    "admit",
+    "glob_regex",
+    "placement",
+    "results_denied",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +40,9 @@ class BatchPolicy:
     allowed_projects: tuple[str, ...] = ()
     allowed_service_accounts: tuple[str, ...] = ()
     allowed_images: tuple[str, ...] = ()
+    allowed_results_buckets: tuple[str, ...] = ()
+    """Buckets a ``gs://`` resultsUrl may name (of Local runs too: they upload with the
+    operator pod's Google identity)."""
     allow_plaintext_secrets: bool = False
     """Whether Kubernetes Secret values (``secretKeyRef``) may be copied into the job."""
 
@@ -78,14 +79,57 @@ def _deny(message: str) -> Terminal:
     return Terminal(Reason.POLICY_DENIED, message + "; the workflow was not started")
 
 
+def _local_path(url: str) -> str | None:
+    """The local path a results URL names (``file:`` or absolute), normalised; else None."""
+    if url.startswith("file:"):
+        return os.path.normpath(unquote(urlparse(url).path) or "/")
+    if url.startswith("/"):
+        return os.path.normpath(url)
+    return None
+
+
+def results_denied(
+    url: str, *, local_root: PurePath | None, buckets: tuple[str, ...]
+) -> Terminal | None:
+    """Whether the admin's results restrictions refuse ``url`` (``PolicyDenied``), else None.
+
+    The path is normalised first, so ``file:///results/../etc`` is judged as ``/etc``.
+    """
+    if (local_root is not None or buckets) and any(ord(c) < 32 or ord(c) == 127 for c in url):
+        # urlparse drops tabs and newlines; the workflow's own parser may not.
+        return _deny("resultsUrl holds control characters")
+    path = _local_path(url)
+    if path is not None and local_root is not None:
+        root = os.path.normpath(str(local_root))
+        if path != root and not path.startswith(root.rstrip("/") + "/"):
+            return _deny(
+                f"resultsUrl must be under {root} on this cluster (the operator's "
+                "WT_OPERATOR_LOCAL_RESULTS_ROOT, chart value operator.localResultsRoot)"
+            )
+    if url.startswith("gs://") and buckets:
+        bucket = url.removeprefix("gs://").split("/", 1)[0]
+        if not glob_match(bucket, buckets):
+            return _deny(
+                f"results bucket {bucket[:80]!r} is not allowed here (allowed: "
+                f"{', '.join(buckets)}; chart value batch.allowedResultsBuckets)"
+            )
+    return None
+
+
 def admit(
     req: RunRequest,
     *,
     local_enabled: bool,
     policy: BatchPolicy,
     defaults: BatchDefaults,
+    local_results_root: PurePath | None = None,
 ) -> Terminal | None:
     """None when the run may start, else the ``PolicyDenied`` outcome saying why and what to do."""
+    denied = results_denied(
+        req.results_url, local_root=local_results_root, buckets=policy.allowed_results_buckets
+    )
+    if denied is not None:
+        return denied
     if req.invoker == "Local":
         if not local_enabled:
             return _deny(
@@ -112,7 +156,7 @@ def admit(
         listed = ", ".join(allowed)
         if not value:
             return _deny(f"the admin restricts the Batch {what} to {listed}; set {field}")
-        if not _allowed(value, allowed):
+        if not glob_match(value, allowed):
             return _deny(f"Batch {what} {value!r} is not allowed here (allowed: {listed})")
     if req.uses_kubernetes_secrets and not policy.allow_plaintext_secrets:
         return _deny(

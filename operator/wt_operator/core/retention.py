@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wt_operator.api import GITOPS_MARKERS
+from wt_operator.api import ARGO_TRACKING_LABEL, GITOPS_MARKERS, HELM_RELEASE_ANNOTATION
 from wt_operator.core.status import parse_time
 
 __all__ = ["expiry", "gitops_manager", "ttl_for"]
@@ -24,6 +24,8 @@ def gitops_manager(metadata: Mapping[str, Any]) -> str | None:
     for where, key, tool in GITOPS_MARKERS:
         if key in (annotations if where == "annotation" else labels):
             return tool
+    if ARGO_TRACKING_LABEL in labels and HELM_RELEASE_ANNOTATION not in annotations:
+        return "Argo CD"
     return None
 
 

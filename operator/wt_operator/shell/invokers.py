@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from wt_invokers import CloudBatchInvoker, LocalSubprocessInvoker
 from wt_invokers import _process as processes
+from wt_invokers.abstract import as_matchspec
 from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
 from wt_invokers.invocation import Invocation
 from wt_invokers.local import LineCallback, kill_stale_processes
 from wt_invokers.retry import RetryPolicy
+from wt_invokers.sandbox import LocalArchiveInvoker
 from wt_operator.config import OperatorConfig
+from wt_operator.core.environment import workflow_base_env
 from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
@@ -86,6 +91,13 @@ class Invokers:
     ) -> None:
         self.config = config
         self._batch_client = batch_client
+        # Read once: the operator's PATH and temp directory are the image's, not the
+        # admin's per-run choice; nothing else of this process's environment is passed.
+        self.workflow_env = workflow_base_env(
+            path=os.environ.get("PATH"),
+            temp_dir=tempfile.gettempdir(),
+            admin_env=config.workflow_env,
+        )
         self.retry = RetryPolicy(
             max_attempts=None,  # a transient outage never fails a run; a stop cancels the wait
             initial_backoff=0.5,
@@ -109,8 +121,24 @@ class Invokers:
 
     def local(self, req: RunRequest, *, line_callback: LineCallback) -> LocalInvoker:
         cfg = self.config
+        if req.archive is not None:
+            # Downloads and unpacked environments (by digest) live beside the operator, not
+            # in the workspace (read-only in the image); WT_INVOKERS__ENVIRONMENT_CACHE_DIR
+            # moves the cache (the library reads it).
+            return LocalArchiveInvoker(
+                as_matchspec(req.workflow),
+                cfg.results_env_var,
+                cfg.workspace,
+                environment_tar_url=req.archive.url,
+                environment_tar_digest=req.archive.digest,
+                work_dir=os.path.join(tempfile.gettempdir(), "wt-operator-environments"),
+                line_callback=line_callback,
+                tail_lines=1,
+                kill_grace_seconds=cfg.kill_grace_seconds,
+                base_env=self.workflow_env,
+            )
         return LocalSubprocessInvoker(
-            req.workflow,
+            as_matchspec(req.workflow),
             cwd=cfg.workspace,
             environment=req.environment,
             launcher=cfg.local_launcher,
@@ -118,6 +146,7 @@ class Invokers:
             line_callback=line_callback,
             tail_lines=1,  # the run's own masked log keeps the tail
             kill_grace_seconds=cfg.kill_grace_seconds,
+            base_env=self.workflow_env,
         )
 
     def batch(self, req: RunRequest) -> BatchInvoker:
@@ -134,6 +163,9 @@ class Invokers:
             environment=req.environment,
             results_env_var=self.config.results_env_var,
             retry=self.retry,
+            # The library forwards its caller's WT_* variables (upstream's default); the
+            # operator's own settings must never reach a run author's job.
+            forward_wt_env=False,
         )
 
     async def kill_stale(self, marker: str) -> int:

@@ -19,6 +19,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import kopf
@@ -52,6 +53,7 @@ __all__ = [
     "RunRef",
     "bounded_kopf_session",
     "event_body",
+    "segment",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,19 @@ def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.Aio
         expiration=info.expiration,
         aiohttp_session=session,
     )
+
+
+def segment(value: str) -> str:
+    """``value`` as exactly one URL path segment.
+
+    Every name the operator puts into an API path goes through here: ``/`` is
+    percent-encoded, and ``.``/``..`` (which the HTTP client would resolve, turning
+    ``secrets/../../victim/secrets/db`` into another namespace's Secret) are refused,
+    even if the CRD's name patterns were bypassed.
+    """
+    if value in ("", ".", ".."):
+        raise ReferenceResolutionError(f"{value!r} cannot be an object name")
+    return quote(value, safe="")
 
 
 class HttpError(Exception):
@@ -275,7 +290,8 @@ class KubeClient:
 
     @staticmethod
     def _run_path(ref: RunRef, subresource: str = "") -> str:
-        base = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
+        ns, name = segment(ref.namespace), segment(ref.name)
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}/{name}"
         return f"{base}/{subresource}" if subresource else base
 
     async def patch_status(self, ref: RunRef, status: RunStatus) -> None:
@@ -307,16 +323,26 @@ class KubeClient:
         try:
             await self._call(
                 f"posting event on {ref}",
-                lambda: self._send("POST", f"/api/v1/namespaces/{ref.namespace}/events", body),
+                lambda: self._send(
+                    "POST", f"/api/v1/namespaces/{segment(ref.namespace)}/events", body
+                ),
             )
         except HttpError as exc:
             log.warning("could not post event %s on %s: %s", reason, ref, exc)
 
     async def read_key(self, namespace: str, ref: KeyRef) -> str | None:
         plural = "secrets" if ref.kind == "Secret" else "configmaps"
-        path = f"/api/v1/namespaces/{namespace}/{plural}/{ref.name}"
+        path = f"/api/v1/namespaces/{segment(namespace)}/{plural}/{segment(ref.name)}"
         try:
             obj = json.loads(await self._call(f"reading {ref}", lambda: self._send("GET", path)))
+            # What came back must be the object asked for: of its kind, in the run's
+            # namespace. Nothing read from it goes into a message.
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") != ref.kind or meta.get("namespace") != namespace:
+                raise ReferenceResolutionError(
+                    f"{ref.kind} {ref.name!r} did not resolve to a {ref.kind} of namespace "
+                    f"{namespace!r}; the workflow was not started"
+                )
             data = obj.get("data") or {}
             if ref.key in data:
                 value = data[ref.key]
@@ -360,7 +386,7 @@ class KubeClient:
                 # Deleted with its run by Kubernetes' garbage collector.
                 ownerReferences=[ref.owner_reference()],
             )
-        collection = f"/api/v1/namespaces/{ref.namespace}/configmaps"
+        collection = f"/api/v1/namespaces/{segment(ref.namespace)}/configmaps"
         try:
             if create:
                 await self._call(
@@ -369,7 +395,9 @@ class KubeClient:
             else:
                 await self._call(
                     f"writing the log of {ref}",
-                    lambda: self._send("PATCH", f"{collection}/{name}", body, _MERGE_PATCH),
+                    lambda: self._send(
+                        "PATCH", f"{collection}/{segment(name)}", body, _MERGE_PATCH
+                    ),
                 )
         except HttpError as exc:
             raise KubeApiError(
@@ -391,9 +419,9 @@ class KubeClient:
 
     async def peering_exists(self, namespace: str | None, name: str) -> bool:
         try:
-            where = "" if namespace is None else f"namespaces/{namespace}/"
+            where = "" if namespace is None else f"namespaces/{segment(namespace)}/"
             kind = "clusterkopfpeerings" if namespace is None else "kopfpeerings"
-            await self._send("GET", f"/apis/kopf.dev/v1/{where}{kind}/{name}")
+            await self._send("GET", f"/apis/kopf.dev/v1/{where}{kind}/{segment(name)}")
         except HttpError as exc:
             if exc.status == 404:
                 return False

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from wt_operator.core.spec import RunRequest
+from wt_operator.core.errors import ReferenceResolutionError
+from wt_operator.core.spec import RunRequest, config_text_problem
 from wt_operator.shell.kube import Kube
 
 __all__ = ["Resolved", "resolve"]
@@ -31,6 +32,9 @@ async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
     config_text = req.config_text or ""
     if req.config_ref is not None:
         config_text = await kube.read_key(namespace, req.config_ref) or ""
+        why = config_text_problem(config_text)
+        if why is not None:
+            raise ReferenceResolutionError(f"spec.configFrom: {req.config_ref} {why}")
     env: dict[str, str] = {}
     secrets: list[str] = []
     gcp: dict[str, str] = {}

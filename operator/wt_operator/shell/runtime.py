@@ -129,7 +129,9 @@ class Runtime:
             req = parse_spec(
                 spec,
                 uid=ctx.ref.uid,
-                results_env_var=None if started else self.config.results_env_var,
+                results_env_var=self.config.results_env_var,
+                allowed_env=self.config.allowed_env,
+                admitted=started,
             )
         except Exception as exc:
             await ctx.fail(exc)
@@ -140,6 +142,7 @@ class Runtime:
                 local_enabled=self.config.local_enabled,
                 policy=self.config.batch_policy,
                 defaults=self.config.batch_defaults,
+                local_results_root=self.config.local_results_root,
             )
             if denied is not None:
                 await ctx.record(denied.transition())
@@ -169,7 +172,9 @@ class Runtime:
         try:
             if spec.get("invoker") == "CloudBatch":
                 try:
-                    req = parse_spec(spec, uid=ref.uid)
+                    # admitted: a rule added since it was submitted must not keep its
+                    # recorded job from being deleted.
+                    req = parse_spec(spec, uid=ref.uid, admitted=True)
                     invoker = self.invokers.batch(req)
                     name = self.batch.job_name(ctx, invoker)
                 except Exception as exc:  # an invalid spec: nothing can have been submitted

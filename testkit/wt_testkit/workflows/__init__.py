@@ -61,6 +61,7 @@ from wt_testkit.workflows.package import (
     build_workflow_package,
 )
 from wt_testkit.workflows.pixi import write_pixi_standin
+from wt_testkit.workflows.pixipack import build_pixi_pack_archive
 from wt_testkit.workflows.sample import (
     ConfigValue,
     WorkflowEcho,
@@ -85,6 +86,7 @@ __all__ = [
     "ConfigValue",
     "WorkflowEcho",
     "WorkflowPackage",
+    "build_pixi_pack_archive",
     "build_workflow_package",
     "environment_prefix",
     "install_packages",
