@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from wt_operator import reserved_env
+from wt_operator.config import OperatorConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "wt.dev_workflowruns.yaml"
@@ -55,6 +56,14 @@ def key_ref(kind: str) -> dict[str, Any]:
     )
 
 
+_CAPS = OperatorConfig(workspace=Path())
+SECRET_CAP = (
+    f"All Secret values one run references count together against the operator's cap "
+    f"(default {_CAPS.secret_max_bytes} bytes and {_CAPS.secret_max_lines} lines; chart "
+    "values operator.secretMaxBytes/secretMaxLines): above it the run ends InvalidSpec, "
+    "because every line of them is masked in the run's output."
+)
+
 ENV_VAR = obj(
     "An environment variable for the workflow (a subset of core/v1 EnvVar). Values taken "
     "from Secrets are resolved when the run starts and never written to status, events or logs.",
@@ -74,7 +83,11 @@ ENV_VAR = obj(
             "Take the value from a Secret or ConfigMap key, or (CloudBatch only) from a "
             "Google Secret Manager secret version, instead of a literal.",
             {
-                "secretKeyRef": key_ref("Secret"),
+                "secretKeyRef": {
+                    **key_ref("Secret"),
+                    "description": "Selects a key of a Secret in the run's namespace. "
+                    + SECRET_CAP,
+                },
                 "configMapKeyRef": key_ref("ConfigMap"),
                 "gcpSecretVersion": s(
                     "A Secret Manager secret version, projects/P/secrets/S/versions/V "

@@ -23,6 +23,7 @@ from wt_invokers.cloud_batch import (
     GOOGLE_CLOUD_PROJECT_ENV_VAR,
 )
 from wt_invokers.local import CWD_ENV_VAR
+from wt_operator.core.masking import SecretBudget
 from wt_operator.core.policy import BatchDefaults, BatchPolicy
 
 __all__ = ["ConfigError", "OperatorConfig"]
@@ -130,6 +131,17 @@ class OperatorConfig:
     """How often the log ConfigMap of a running Local run is updated while output arrives
     (``WT_OPERATOR_LOG_FLUSH_SECONDS``): what ``kubectl wt logs -f`` lags behind."""
 
+    secret_max_bytes: int = 64 * 1024
+    """Most bytes of Secret values one run may reference in total
+    (``WT_OPERATOR_SECRET_MAX_BYTES``); above it the run ends ``InvalidSpec``. Every form of
+    every line is masked in the run's output, and building that masker costs CPU and memory
+    in proportion (measured: about a second and 5 MB for 42 KB in 1,024 lines); credentials
+    are a few KB."""
+
+    secret_max_lines: int = 1024
+    """Most lines of Secret values one run may reference in total
+    (``WT_OPERATOR_SECRET_MAX_LINES``); above it the run ends ``InvalidSpec``."""
+
     ttl_seconds_after_finished: int | None = None
     """Default ``spec.ttlSecondsAfterFinished`` (``WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED``;
     unset = keep finished runs). Never applied to runs a GitOps tool manages."""
@@ -144,6 +156,10 @@ class OperatorConfig:
     retry_backoff_max: float = 60.0
     """Cap of the exponential backoff when the Kubernetes or Batch API fails transiently
     (``WT_OPERATOR_RETRY_BACKOFF_MAX``)."""
+
+    def secret_budget(self) -> SecretBudget:
+        """A fresh count of one run's Secret text against the caps."""
+        return SecretBudget(max_bytes=self.secret_max_bytes, max_lines=self.secret_max_lines)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -196,6 +212,8 @@ class OperatorConfig:
             log_flush_seconds=_number(
                 e, "WT_OPERATOR_LOG_FLUSH_SECONDS", d.log_flush_seconds, float, 0.1
             ),
+            secret_max_bytes=_number(e, "WT_OPERATOR_SECRET_MAX_BYTES", d.secret_max_bytes, int, 1),
+            secret_max_lines=_number(e, "WT_OPERATOR_SECRET_MAX_LINES", d.secret_max_lines, int, 1),
             ttl_seconds_after_finished=(
                 _number(e, ttl_key, 0, int, 0) if _opt(e, ttl_key) is not None else None
             ),

@@ -10,6 +10,7 @@ leaves nothing behind and a deleted run keeps its finalizer until that is true.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 
 from wt_invokers import InvocationTimeoutError
@@ -61,6 +62,11 @@ class LocalRunner:
         self.metrics = metrics
         self.output_logger = output_logger
         self.slots = asyncio.Semaphore(config.max_concurrent_local_runs)
+        # Masking output has threads of its own: a burst of long lines from several runs
+        # must not occupy the default executor that DNS lookups and file I/O wait on.
+        self.masking = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="wt-mask"
+        )
 
     async def run(self, ctx: RunContext, req: RunRequest) -> None:
         """Drive ``req`` from its current phase to a terminal one (or until stopped)."""
@@ -72,6 +78,7 @@ class LocalRunner:
             flush_seconds=self.config.log_flush_seconds,
             tail_lines=self.config.log_tail_lines,
             logger=logging.LoggerAdapter(self.output_logger, ctx.log_fields),
+            executor=self.masking,
         )
         invoker = self.invokers.local(req, line_callback=runlog.line)
         try:
@@ -103,11 +110,14 @@ class LocalRunner:
     async def _prepare(self, ctx: RunContext, req: RunRequest) -> Invocation | None:
         """The run's Invocation, or None once a terminal outcome is recorded."""
         try:
-            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
+            resolved = await resolve(
+                ctx.kube, ctx.ref.namespace, req, budget=self.config.secret_budget()
+            )
         except Exception as exc:
             await ctx.fail(exc)
             return None
-        ctx.masker = Masker(resolved.secrets)
+        # Off the event loop: a large Secret takes a noticeable part of a second.
+        ctx.masker = await asyncio.to_thread(Masker, resolved.secrets)
         return build_invocation(
             req, uid=ctx.ref.uid, config_text=resolved.config_text, env=resolved.env
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from wt_operator.core.masking import SecretBudget
 from wt_operator.core.spec import RunRequest
 from wt_operator.shell.kube import Kube
 
@@ -26,8 +27,14 @@ class Resolved:
     """Names → Secret Manager versions, for Batch to resolve (values never seen here)."""
 
 
-async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
-    """Read the run's references. Raises ReferenceResolutionError for missing ones."""
+async def resolve(
+    kube: Kube, namespace: str, req: RunRequest, *, budget: SecretBudget | None = None
+) -> Resolved:
+    """Read the run's references. Raises ReferenceResolutionError for missing ones.
+
+    ``budget`` bounds the Secret text read (InvalidSpecError above it): every line of it
+    becomes needles of the run's masker.
+    """
     config_text = req.config_text or ""
     if req.config_ref is not None:
         config_text = await kube.read_key(namespace, req.config_ref) or ""
@@ -46,5 +53,7 @@ async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
             continue
         env[item.name] = value
         if item.ref.kind == "Secret":
+            if budget is not None:
+                budget.add(f"env {item.name}", value)
             secrets.append(value)
     return Resolved(config_text, env, tuple(secrets), gcp)

@@ -2,33 +2,40 @@
 
 Exists so ``kubectl wt logs`` has something to show after the run, without the
 operator's log as the only copy (interleaved with every other run, gone with the
-pod, readable only by admins). Each line is masked first (Secret values), then
-goes to the operator's log (with the run's namespace and name as fields) and
-into a buffer bounded in bytes that keeps the start and the end of the output —
-the middle of a chatty run is cut, the error at its end is not. While the run
-is active the buffer is written to a ConfigMap in the run's namespace every few
-seconds (only when something changed), and once more when it ends; the
-ConfigMap is owned by the run, so it lives exactly as long as the run does.
-Memory per run is bounded by ``max_bytes``; with the slot limit that bounds the
-operator's total.
+pod, readable only by admins). Each line is masked first (Secret values) — in a
+worker thread when the run has Secrets, so one run's long lines never hold up the
+event loop every other run is reconciled on — then goes to the operator's log (with
+the run's namespace and name as fields) and into a buffer bounded in bytes that
+keeps the start and the end of the output — the middle of a chatty run is cut, the
+error at its end is not. While the run is active the buffer is written to a
+ConfigMap in the run's namespace every few seconds (only when something changed),
+and once more when it ends; the ConfigMap is owned by the run, so it lives exactly
+as long as the run does. Memory per run is bounded by ``max_bytes``; with the slot
+limit that bounds the operator's total.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
 from typing import Any
 
+from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.core.errors import KubeApiError, RunGoneError
-from wt_operator.core.masking import Masker
+from wt_operator.core.masking import Masker, StreamMasker
 from wt_operator.shell.kube import Kube, LogRecord, RunRef
 
 __all__ = ["RunLog"]
 
 _HEAD_SHARE = 8
 """1/8 of the budget keeps the start of the output (how the run began)."""
+_PENDING_MAX = 4 * 1024 * 1024
+"""Most characters of output waiting to be masked. A workflow can print faster than its
+lines are masked; past this its further lines are dropped (counted as omitted) rather
+than held in the operator's memory."""
 
 
 class RunLog:
@@ -44,6 +51,7 @@ class RunLog:
         flush_seconds: float,
         tail_lines: int,
         logger: logging.Logger | logging.LoggerAdapter[Any],
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.ref = ref
         self.kube = kube
@@ -62,11 +70,68 @@ class RunLog:
         self._created = False
         self._writes_failed = False
         self._flusher: asyncio.Task[None] | None = None
+        self.executor = executor
+        self._pending: list[tuple[str, str | None]] = []
+        self._pending_chars = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._masking: asyncio.Task[None] | None = None
+        self._streams: dict[str, StreamMasker] = {}
+        """Touched only by the masking worker (one batch at a time)."""
 
     # -- collecting (called by the invoker for every line, on the event loop) -------------
 
     def line(self, stream: str, line: str) -> None:
-        masked = self.masker.mask(line)
+        if not self.masker:  # nothing to mask: no reason to leave the event loop
+            self._store(stream, line)
+            return
+        if self._pending_chars + len(line) > _PENDING_MAX:
+            size = len(line.encode("utf-8", "replace")) + 1
+            self.total_bytes += size
+            self.dropped_bytes += size
+            self._pending.append((stream, None))  # the masker must know a piece is missing
+        else:
+            self._pending.append((stream, line))
+            self._pending_chars += len(line)
+        if self._masking is None:
+            self._masking = asyncio.create_task(self._mask_pending())
+        self._wake.set()
+
+    async def _mask_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending, self._pending_chars = self._pending, [], 0
+                masked, lost = await loop.run_in_executor(self.executor, self._mask_batch, batch)
+                self.dropped_bytes += lost
+                for stream, text in masked:
+                    self._store(stream, text)
+            if self._closing:
+                ends = await loop.run_in_executor(self.executor, self._mask_ends)
+                for stream, text in ends:
+                    self._store(stream, text)
+                return
+
+    def _mask_batch(self, batch: list[tuple[str, str | None]]) -> tuple[list[tuple[str, str]], int]:
+        """Runs in the executor: the masked lines, and the bytes of held pieces dropped."""
+        out: list[tuple[str, str]] = []
+        lost = 0
+        for stream, line in batch:
+            masker = self._streams.get(stream)
+            if masker is None:
+                masker = self._streams[stream] = StreamMasker(self.masker, cut_bytes=MAX_LINE_BYTES)
+            if line is None:  # a held piece whose continuation was dropped: never shown
+                lost += masker.gap()
+            else:
+                out.extend((stream, text) for text in masker.feed(line))
+        return out, lost
+
+    def _mask_ends(self) -> list[tuple[str, str]]:
+        return [(name, text) for name, m in self._streams.items() for text in m.flush()]
+
+    def _store(self, stream: str, masked: str) -> None:
         self.logger.info("[%s] %s", stream, masked)
         self._last.append(masked)
         size = len(masked.encode("utf-8", "replace")) + 1
@@ -106,7 +171,15 @@ class RunLog:
             self._flusher = asyncio.create_task(self._flush_periodically())
 
     async def close(self) -> None:
-        """The run ended: write the complete log once more (if it printed anything)."""
+        """The run ended: mask what is left, write the complete log once more (if any)."""
+        if self._masking is not None:
+            self._closing = True
+            self._wake.set()
+            try:
+                await self._masking
+            except Exception:  # a masking bug loses output, never the run's outcome
+                self.logger.exception("masking the run's output failed")
+            self._masking = None
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
