@@ -390,6 +390,16 @@ STATUS = obj(
                 "logsQuery": s("Cloud Logging query selecting the job's log entries."),
             },
         ),
+        "log": obj(
+            "Where the operator stores a Local run's output: kubectl wt logs shows this "
+            "ConfigMap only, and only while it is the object with this uid. Normally "
+            "wt-log-<run uid>; when someone else created that name first, "
+            "wt-log-<run uid>-<random> (a LogNameTaken Warning Event says so).",
+            {
+                "configMap": s("Name of the ConfigMap, in the run's namespace."),
+                "uid": s("metadata.uid of that ConfigMap as the operator created it."),
+            },
+        ),
         "message": s("Human summary; on a local failure, the tail of the workflow's output."),
     },
     default=STATUS_DEFAULT,

@@ -421,7 +421,7 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         ("patch", "workflowruns.wt.dev"),
         ("delete", "workflowruns.wt.dev"),  # retention (TTL)
         ("create", "configmaps"),  # a Local run's log ConfigMap
-        ("patch", "configmaps"),
+        ("update", "configmaps"),
     ]
     for verb, resource in allowed:
         answer = as_operator("auth", "can-i", verb, resource, "-n", namespace)

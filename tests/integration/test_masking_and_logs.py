@@ -121,3 +121,116 @@ async def test_long_output_against_a_large_secret_does_not_stall_another_run(
     # The trivial run finished while the heavy one was still at work.
     still = await runs.get("heavy") or {}
     assert still["status"]["phase"] == "Running"
+
+
+def _forged(run: dict[str, Any], text: str) -> dict[str, Any]:
+    """What a co-editor of the namespace can create: the log's name, even its owner."""
+    meta = run["metadata"]
+    owner = {"apiVersion": "wt.dev/v1alpha1", "kind": "WorkflowRun", "name": meta["name"]}
+    return {
+        "metadata": {
+            "name": f"wt-log-{meta['uid']}",
+            "ownerReferences": [{**owner, "uid": meta["uid"]}],
+            "annotations": {"wt.dev/log-complete": "true"},
+        },
+        "data": {"output": text},
+    }
+
+
+async def test_a_forged_log_configmap_is_never_taken_for_the_runs_output(
+    start_operator: Any, runs: Runs, kube_api: Any, namespace: str, control_plane: Any
+) -> None:
+    from tests.integration.test_kubectl_plugin import kubectl_wt
+
+    core = client.CoreV1Api(kube_api)
+    start_operator()
+    run = await runs.create("forged", local_spec({"stdout_lines": 3, "sleep": 1}))
+    uid = run["metadata"]["uid"]
+    await core.create_namespaced_config_map(namespace, _forged(run, "FORGED: pay to IBAN X\n"))
+    done = await runs.wait_for("forged", ["Succeeded"])
+    log = done["status"]["log"]
+    assert log["configMap"].startswith(f"wt-log-{uid}-")  # a name nobody knew beforehand
+    stored = await core.read_namespaced_config_map(log["configMap"], namespace)
+    assert stored.metadata.uid == log["uid"]
+    assert [o.uid for o in stored.metadata.owner_references] == [uid]
+    assert stored.data["output"] == "stdout line 1\nstdout line 2\nstdout line 3\n"
+    forged = await core.read_namespaced_config_map(f"wt-log-{uid}", namespace)
+    assert forged.data["output"] == "FORGED: pay to IBAN X\n"  # not adopted, not written
+    warnings = [e for e in await runs.events("forged") if e.reason == "LogNameTaken"]
+    assert warnings and warnings[0].type == "Warning"
+    assert log["configMap"] in warnings[0].message
+
+    shown = await kubectl_wt(control_plane, "logs", "forged", "-n", namespace)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == "stdout line 1\nstdout line 2\nstdout line 3\n"
+    assert "FORGED" not in shown.stdout + shown.stderr
+
+
+async def test_kubectl_wt_logs_never_shows_a_configmap_the_operator_did_not_record(
+    runs: Runs, kube_api: Any, namespace: str, control_plane: Any, crds: Any
+) -> None:
+    from tests.integration.test_kubectl_plugin import kubectl_wt
+
+    core = client.CoreV1Api(kube_api)
+    # No operator: the run is as a forger finds it right after it was created ...
+    run = await runs.create("early", local_spec())
+    await runs.patch_status("early", {"phase": "Running"})
+    uid = run["metadata"]["uid"]
+    forged = await core.create_namespaced_config_map(namespace, _forged(run, "FORGED\n"))
+    shown = await kubectl_wt(control_plane, "logs", "early", "-n", namespace)
+    assert "FORGED" not in shown.stdout
+    assert f"ConfigMap wt-log-{uid} exists but the operator has not recorded it" in shown.stderr
+    # ... and after the operator's log was deleted and the name taken by someone else.
+    await runs.patch_status("early", {"log": {"configMap": f"wt-log-{uid}", "uid": "other"}})
+    shown = await kubectl_wt(control_plane, "logs", "early", "-n", namespace)
+    assert "FORGED" not in shown.stdout
+    assert f"ConfigMap wt-log-{uid} is not the log the operator wrote for early" in shown.stderr
+    assert forged.metadata.uid != "other"
+
+
+async def test_a_create_retried_after_a_lost_reply_adopts_only_its_own_object(
+    runs: Runs, kube_api: Any, namespace: str, control_plane: Any, crds: Any
+) -> None:
+    import kopf
+
+    from wt_operator.shell.credentials import Credentials
+    from wt_operator.shell.kube import KubeClient, LogRecord, RunRef
+
+    core = client.CoreV1Api(kube_api)
+    run = await runs.create("lost", local_spec())
+    uid = run["metadata"]["uid"]
+    ref = RunRef(namespace, "lost", uid)
+    creds = Credentials()
+    creds.update(
+        kopf.ConnectionInfo(
+            server=control_plane.server,
+            ca_path=str(control_plane.ca_file),
+            token=control_plane.token,
+        )
+    )
+    kube = KubeClient(creds)
+
+    def record(text: str) -> LogRecord:
+        return LogRecord(text=text, total_bytes=len(text), truncated=False, complete=False)
+
+    async def text_of(name: str) -> str:
+        return str((await core.read_namespaced_config_map(name, namespace)).data["output"])
+
+    try:
+        first = await kube.write_log(ref, record("one\n"), target=None, writer="w-1")
+        assert (first.name, first.displaced) == (f"wt-log-{uid}", None)
+        # The reply to that create was lost: the same writer's retry gets 409 and adopts.
+        again = await kube.write_log(ref, record("two\n"), target=None, writer="w-1")
+        assert again == first and await text_of(first.name) == "two\n"
+        # Another writer's object under the name, owner reference and all, is not adopted.
+        other = await kube.write_log(ref, record("three\n"), target=None, writer="w-2")
+        assert other.displaced == first.name and other.name.startswith(f"wt-log-{uid}-")
+        assert await text_of(first.name) == "two\n" and await text_of(other.name) == "three\n"
+        # Ours deleted and the name taken by someone else: an update never writes into it.
+        await core.delete_namespaced_config_map(first.name, namespace)
+        await core.create_namespaced_config_map(namespace, _forged(run, "FORGED\n"))
+        moved = await kube.write_log(ref, record("four\n"), target=first, writer="w-1")
+        assert moved.name not in (first.name, other.name) and moved.displaced == first.name
+        assert await text_of(first.name) == "FORGED\n" and await text_of(moved.name) == "four\n"
+    finally:
+        await kube.close()

@@ -368,7 +368,7 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
             for rule in role["rules"]:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], rule
-            # delete: retention; create/patch configmaps: each Local run's log ConfigMap.
+            # delete: retention; create/update configmaps: each Local run's log ConfigMap.
             assert verbs_on(role, "wt.dev", "workflowruns") == {
                 "get",
                 "list",
@@ -376,7 +376,7 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
                 "patch",
                 "delete",
             }
-            assert verbs_on(role, "", "configmaps") == {"get", "create", "patch"}
+            assert verbs_on(role, "", "configmaps") == {"get", "create", "update"}
             assert verbs_on(role, "wt.dev", "workflowruns/status") == {"get", "patch"}
             assert verbs_on(role, "", "events") == {"create"}
             writes = {"delete", "deletecollection", "update", "create"}

@@ -21,12 +21,13 @@ import collections
 import concurrent.futures
 import contextlib
 import logging
+import secrets
 from typing import Any
 
 from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.core.errors import KubeApiError, RunGoneError
 from wt_operator.core.masking import Masker, StreamMasker
-from wt_operator.shell.kube import Kube, LogRecord, RunRef
+from wt_operator.shell.kube import Kube, LogRecord, LogTarget, RunRef
 
 __all__ = ["RunLog"]
 
@@ -67,7 +68,10 @@ class RunLog:
         self.total_bytes = 0
         self.dropped_bytes = 0
         self._dirty = False
-        self._created = False
+        self._target: LogTarget | None = None
+        # Tags the object this writer creates: a create retried after a lost reply adopts
+        # its own object, never one someone else made under the same name.
+        self._writer = secrets.token_hex(16)
         self._writes_failed = False
         self._flusher: asyncio.Task[None] | None = None
         self.executor = executor
@@ -205,10 +209,31 @@ class RunLog:
             complete=complete,
         )
         try:
-            await self.kube.write_log(self.ref, record, create=not self._created)
-            self._created = True
+            target = await self.kube.write_log(
+                self.ref, record, target=self._target, writer=self._writer
+            )
+            if target != self._target:
+                await self._record_target(target)
         except (KubeApiError, RunGoneError) as exc:
             # The run goes on without a stored log (e.g. RBAC lacks configmaps create);
             # say so once, not on every flush.
             self._writes_failed = True
             self.logger.warning("the run's output is not stored: %s", exc)
+
+    async def _record_target(self, target: LogTarget) -> None:
+        """Name the log object in status.log (only the operator writes status): the one
+        place ``kubectl wt logs`` trusts, since anyone who may create ConfigMaps in the
+        namespace may create one under the run's log name, owner reference included."""
+        self._target = target
+        await self.kube.patch_status(
+            self.ref, {"log": {"configMap": target.name, "uid": target.uid}}
+        )
+        if target.displaced is not None:
+            await self.kube.post_event(
+                self.ref,
+                reason="LogNameTaken",
+                message=f"ConfigMap {target.displaced} was not written by the operator for "
+                f"this run; the run's output is stored in ConfigMap {target.name} "
+                "(status.log)",
+                warning=True,
+            )
