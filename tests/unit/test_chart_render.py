@@ -686,12 +686,16 @@ def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> Non
     (validation,) = policy["spec"]["validations"]
     assert "ttlSecondsAfterFinished" in validation["expression"]
     assert "run again" in validation["message"]
-    assert not policies(render(helm, "gitopsGuard.enabled=false"))
+    assert "wt-wt-operator-gitops-guard" not in policies(render(helm, "gitopsGuard.enabled=false"))
 
 
 def test_policies_bind_to_the_watched_namespaces_only(helm: Path) -> None:
     docs = render(helm, *NON_DEFAULT, "batch.allowedProjects={p}")
     bindings = by_kind(docs, "ValidatingAdmissionPolicyBinding")
+    # The ConfigMap guard is about the operator's identity, wherever it writes: unscoped.
+    (guard,) = [b for b in bindings if b["metadata"]["name"].endswith("-configmap-writes")]
+    assert "matchResources" not in guard["spec"]
+    bindings.remove(guard)
     assert len(bindings) == 2
     for binding in bindings:
         assert binding["spec"]["matchResources"]["namespaceSelector"] == {
@@ -840,3 +844,14 @@ def test_the_peering_identity_is_the_pod_name(helm: Path) -> None:
     # kopf otherwise derives it from the user name, which an arbitrary uid (OpenShift) lacks.
     [pod_id] = [e for e in pod_of(render(helm))["containers"][0]["env"] if e["name"] == "POD_ID"]
     assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_the_configmap_guard_names_the_operators_service_account(helm: Path) -> None:
+    policy = policies(render(helm))["wt-wt-operator-configmap-writes"]
+    (condition,) = policy["spec"]["matchConditions"]
+    assert "'system:serviceaccount:wt-system:wt-wt-operator'" in condition["expression"]
+    (validation,) = policy["spec"]["validations"]
+    assert ".startsWith('wt-log-')" in validation["expression"]
+    assert "wt-wt-operator-configmap-writes" not in policies(
+        render(helm, "rbac.limitConfigMapWrites=false")
+    )
