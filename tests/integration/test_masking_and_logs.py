@@ -11,12 +11,16 @@ import base64
 import json
 from typing import Any
 
+import kopf
 import pytest
 from kubernetes_asyncio import client
 
 from tests.integration.conftest import local_spec
+from tests.integration.test_kubectl_plugin import kubectl_wt
 from wt_envtest.runs import Runs, condition
 from wt_invokers.local import MAX_LINE_BYTES
+from wt_operator.shell.credentials import Credentials
+from wt_operator.shell.kube import KubeClient, LogRecord, RunRef
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -140,8 +144,6 @@ def _forged(run: dict[str, Any], text: str) -> dict[str, Any]:
 async def test_a_forged_log_configmap_is_never_taken_for_the_runs_output(
     start_operator: Any, runs: Runs, kube_api: Any, namespace: str, control_plane: Any
 ) -> None:
-    from tests.integration.test_kubectl_plugin import kubectl_wt
-
     core = client.CoreV1Api(kube_api)
     start_operator()
     run = await runs.create("forged", local_spec({"stdout_lines": 3, "sleep": 1}))
@@ -169,8 +171,6 @@ async def test_a_forged_log_configmap_is_never_taken_for_the_runs_output(
 async def test_kubectl_wt_logs_never_shows_a_configmap_the_operator_did_not_record(
     runs: Runs, kube_api: Any, namespace: str, control_plane: Any, crds: Any
 ) -> None:
-    from tests.integration.test_kubectl_plugin import kubectl_wt
-
     core = client.CoreV1Api(kube_api)
     # No operator: the run is as a forger finds it right after it was created ...
     run = await runs.create("early", local_spec())
@@ -191,11 +191,6 @@ async def test_kubectl_wt_logs_never_shows_a_configmap_the_operator_did_not_reco
 async def test_a_create_retried_after_a_lost_reply_adopts_only_its_own_object(
     runs: Runs, kube_api: Any, namespace: str, control_plane: Any, crds: Any
 ) -> None:
-    import kopf
-
-    from wt_operator.shell.credentials import Credentials
-    from wt_operator.shell.kube import KubeClient, LogRecord, RunRef
-
     core = client.CoreV1Api(kube_api)
     run = await runs.create("lost", local_spec())
     uid = run["metadata"]["uid"]
