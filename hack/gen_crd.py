@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from wt_operator import reserved_env
+from wt_operator.config import OperatorConfig
 from wt_operator.core.spec import KEY_PATTERN, OBJECT_NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,14 @@ def key_ref(kind: str) -> dict[str, Any]:
     )
 
 
+_CAPS = OperatorConfig(workspace=Path())
+SECRET_CAP = (
+    f"All Secret values one run references count together against the operator's cap "
+    f"(default {_CAPS.secret_max_bytes} bytes and {_CAPS.secret_max_lines} lines; chart "
+    "values operator.secretMaxBytes/secretMaxLines): above it the run ends InvalidSpec, "
+    "because every line of them is masked in the run's output."
+)
+
 ENV_VAR = obj(
     "An environment variable for the workflow (a subset of core/v1 EnvVar). Values taken "
     "from Secrets are resolved when the run starts and never written to status, events or logs.",
@@ -97,7 +106,11 @@ ENV_VAR = obj(
             "Take the value from a Secret or ConfigMap key, or (CloudBatch only) from a "
             "Google Secret Manager secret version, instead of a literal.",
             {
-                "secretKeyRef": key_ref("Secret"),
+                "secretKeyRef": {
+                    **key_ref("Secret"),
+                    "description": "Selects a key of a Secret in the run's namespace. "
+                    + SECRET_CAP,
+                },
                 "configMapKeyRef": key_ref("ConfigMap"),
                 "gcpSecretVersion": s(
                     "A Secret Manager secret version, projects/P/secrets/S/versions/V "
@@ -497,6 +510,16 @@ STATUS = obj(
                 ),
                 "consoleUrl": s("Cloud Console page of the execution."),
                 "logsUrl": s("Where Cloud Run says the execution's logs are."),
+            },
+        ),
+        "log": obj(
+            "Where the operator stores a Local run's output: kubectl wt logs shows this "
+            "ConfigMap only, and only while it is the object with this uid. Normally "
+            "wt-log-<run uid>; when someone else created that name first, "
+            "wt-log-<run uid>-<random> (a LogNameTaken Warning Event says so).",
+            {
+                "configMap": s("Name of the ConfigMap, in the run's namespace."),
+                "uid": s("metadata.uid of that ConfigMap as the operator created it."),
             },
         ),
         "message": s("Human summary; on a local failure, the tail of the workflow's output."),

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["LineCallback", "OutputReader"]
+__all__ = ["MAX_LINE_BYTES", "LineCallback", "OutputReader"]
 
 logger = logging.getLogger("wt_invokers.local")
 # Workflow output gets its own logger so a caller that forwards lines itself (the
@@ -28,8 +28,18 @@ LineCallback = Callable[[str, str], None]
 """``callback(stream_name, line)`` with ``stream_name`` ``"stdout"`` or ``"stderr"``."""
 
 _CHUNK = 64 * 1024
-# A "line" longer than this is cut: one runaway write must not hold megabytes in memory.
-_MAX_LINE = 64 * 1024
+MAX_LINE_BYTES = 64 * 1024
+"""A "line" longer than this is cut: one runaway write must not hold megabytes in memory.
+Each piece but the last is cut at a character boundary at most 3 bytes before the limit, so
+a caller can tell a piece that may continue (a masker joins it with the next one)."""
+
+
+def _cut(pending: bytes) -> int:
+    """Where to cut an over-long line: the limit, moved back off a UTF-8 continuation byte."""
+    at = MAX_LINE_BYTES
+    while at > MAX_LINE_BYTES - 3 and 0x80 <= pending[at] <= 0xBF:
+        at -= 1
+    return at
 
 
 class OutputReader:
@@ -93,9 +103,10 @@ class OutputReader:
                     break
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                while len(pending) > _MAX_LINE:
-                    lines.append(pending[:_MAX_LINE])
-                    pending = pending[_MAX_LINE:]
+                while len(pending) > MAX_LINE_BYTES:
+                    at = _cut(pending)
+                    lines.append(pending[:at])
+                    pending = pending[at:]
                 self._emit(name, level, lines)
             if pending:
                 self._emit(name, level, [pending])

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from wt_invokers import _prefix, _process
 from wt_invokers._activation import ActivationDelta
 from wt_invokers._launch import prepare_files, remove_all, results_dir_of, spawn
-from wt_invokers._output import LineCallback, OutputReader
+from wt_invokers._output import MAX_LINE_BYTES, LineCallback, OutputReader
 from wt_invokers._process import PROCESS_MARKER_ENV_VAR, RUN_ID_ENV_VAR, kill_stale_processes
 from wt_invokers.abstract import AbstractInvoker
 from wt_invokers.exceptions import (
@@ -35,6 +35,7 @@ from wt_invokers.invocation import Invocation, warn_unknown_options, workflow_ar
 __all__ = [
     "CWD_ENV_VAR",
     "LITHOPS_CONFIG_ENV_VAR",
+    "MAX_LINE_BYTES",
     "PROCESS_MARKER_ENV_VAR",
     "RUN_ID_ENV_VAR",
     "Launcher",

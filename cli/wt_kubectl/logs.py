@@ -1,8 +1,12 @@
 """``kubectl wt logs``: a run's output, wherever the invoker left it.
 
 Local runs: the operator keeps the (masked, size-bounded) output in the
-ConfigMap ``wt-log-<uid>`` and rewrites it every few seconds while the run is
-active; ``-f`` re-reads it and prints only what is new until the operator marks
+ConfigMap ``wt-log-<uid>`` (or, when someone else took that name first,
+``wt-log-<uid>-<random>``) and rewrites it every few seconds while the run is
+active. Only the ConfigMap the run's ``status.log`` names, with the uid recorded
+there, is shown: anyone who may create ConfigMaps in the namespace could create
+``wt-log-<uid>`` first, owner reference and all, but only the operator writes
+status; ``-f`` re-reads it and prints only what is new until the operator marks
 it complete. CloudBatch runs: the output is in Cloud Logging; the query and the
 console link always go to stderr, the lines to stdout when credentials allow.
 
@@ -82,14 +86,56 @@ def _text(cm: Mapping[str, Any]) -> str:
     return str((cm.get("data") or {}).get(LOG_KEY) or "")
 
 
+def _recorded(run: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The log ConfigMap's name and uid as the operator recorded them in status.log."""
+    log = (run.get("status") or {}).get("log") or {}
+    name, uid = log.get("configMap"), log.get("uid")
+    return (str(name), str(uid)) if name and uid else None
+
+
+def _owned(cm: Mapping[str, Any], run: Mapping[str, Any], uid: str) -> bool:
+    meta = cm.get("metadata") or {}
+    owners = meta.get("ownerReferences") or []
+    run_uid = run["metadata"]["uid"]
+    return meta.get("uid") == uid and any(o.get("uid") == run_uid for o in owners)
+
+
+async def _stored_log(
+    cluster: Cluster, run: Mapping[str, Any], err: TextIO, said: set[str]
+) -> dict[str, Any] | None:
+    """The run's log ConfigMap if it is the operator's; otherwise None, said once."""
+    name = run["metadata"]["name"]
+    recorded = _recorded(run)
+    if recorded is None:
+        default = log_configmap_name(run["metadata"]["uid"])
+        if default not in said and await cluster.get_configmap(default) is not None:
+            said.add(default)
+            err.write(
+                f"kubectl wt: ConfigMap {default} exists but the operator has not recorded "
+                f"it as the log of {name} (status.log); it is not shown\n"
+            )
+        return None
+    cm_name, uid = recorded
+    cm = await cluster.get_configmap(cm_name)
+    if cm is not None and not _owned(cm, run, uid):
+        if cm_name not in said:
+            said.add(cm_name)
+            err.write(
+                f"kubectl wt: ConfigMap {cm_name} is not the log the operator wrote for "
+                f"{name} (another object has taken its name); it is not shown\n"
+            )
+        return None
+    return cm
+
+
 async def _local(
     cluster: Cluster, run: Mapping[str, Any], *, follow: bool, out: TextIO, err: TextIO
 ) -> int:
     name = run["metadata"]["name"]
-    cm_name = log_configmap_name(run["metadata"]["uid"])
     printed, ended_at = "", None
+    said: set[str] = set()
     while True:
-        cm = await cluster.get_configmap(cm_name)
+        cm = await _stored_log(cluster, run, err, said)
         if cm is not None:
             text, complete = _text(cm), _complete(cm)
             new, skipped = new_log_text(printed, text)

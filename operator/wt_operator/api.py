@@ -17,6 +17,7 @@ __all__ = [
     "ANNOTATION_LOG_BYTES",
     "ANNOTATION_LOG_COMPLETE",
     "ANNOTATION_LOG_TRUNCATED",
+    "ANNOTATION_LOG_WRITER",
     "ANNOTATION_PREVIOUS_SCHEDULED_TIME",
     "ANNOTATION_RERUN_OF",
     "ANNOTATION_SCHEDULED_TIME",
@@ -31,6 +32,7 @@ __all__ = [
     "LABEL_RUN_NAME",
     "LABEL_RUN_UID",
     "LABEL_SCHEDULE",
+    "LOG_CONFIGMAP_PREFIX",
     "LOG_KEY",
     "OTLP_ENDPOINT_ENV_VAR",
     "PEERING_NAME",
@@ -49,6 +51,7 @@ __all__ = [
     "ConditionDict",
     "EnvVarDict",
     "KeyRefDict",
+    "LogStatus",
     "Phase",
     "Reason",
     "RunSpec",
@@ -216,13 +219,24 @@ def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
     return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
 
 
+ANNOTATION_LOG_WRITER = "wt.dev/log-writer"
+"""A random token of the operator's writer, set at create: a create retried after a lost
+reply adopts the object carrying its own token, never one a namespace co-editor made."""
+LOG_CONFIGMAP_PREFIX = "wt-log-"
+"""Every log ConfigMap's name starts with this (the admission policy limits the
+operator's ConfigMap writes to it)."""
+
+
 def log_configmap_name(uid: str) -> str:
     """Name of the ConfigMap (in the run's namespace) holding a Local run's output.
 
     Derived from the uid, not the name: a run created under a recycled name can
-    never meet its predecessor's log.
+    never meet its predecessor's log. Anyone who can create ConfigMaps in the namespace
+    can take this name first; the operator then writes ``<this name>-<random>`` (the API
+    server's generateName, unknown until created) and records the one it wrote in
+    ``status.log``, which only the operator can write.
     """
-    return f"wt-log-{uid}"
+    return f"{LOG_CONFIGMAP_PREFIX}{uid}"
 
 
 class Phase(enum.StrEnum):
@@ -367,6 +381,13 @@ class CloudRunStatus(TypedDict, total=False):
     logsUrl: str
 
 
+class LogStatus(TypedDict, total=False):
+    """``status.log``: the ConfigMap the operator stores a Local run's output in."""
+
+    configMap: str
+    uid: str
+
+
 class RunStatus(TypedDict, total=False):
     """``status`` of a WorkflowRun, as the operator writes it (merge patches of it, too)."""
 
@@ -384,3 +405,4 @@ class RunStatus(TypedDict, total=False):
     result: str
     cloudBatch: CloudBatchStatus
     cloudRun: CloudRunStatus
+    log: LogStatus

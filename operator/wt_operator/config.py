@@ -26,6 +26,7 @@ from wt_invokers.cloud_batch import (
 )
 from wt_invokers.cloud_run_jobs import CLOUD_RUN_EMULATOR_HOST_ENV_VAR
 from wt_invokers.local import CWD_ENV_VAR
+from wt_operator.core.masking import SecretBudget
 from wt_operator.core.policy import BatchDefaults, BatchPolicy, CloudRunPolicy
 from wt_operator.reserved_env import ENV_NAME_PATTERN
 
@@ -196,6 +197,17 @@ class OperatorConfig:
     """How often the log ConfigMap of a running Local run is updated while output arrives
     (``WT_OPERATOR_LOG_FLUSH_SECONDS``): what ``kubectl wt logs -f`` lags behind."""
 
+    secret_max_bytes: int = 64 * 1024
+    """Most bytes of Secret values one run may reference in total
+    (``WT_OPERATOR_SECRET_MAX_BYTES``); above it the run ends ``InvalidSpec``. Every form of
+    every line is masked in the run's output, and building that masker costs CPU and memory
+    in proportion (measured: about a second and 5 MB for 42 KB in 1,024 lines); credentials
+    are a few KB."""
+
+    secret_max_lines: int = 1024
+    """Most lines of Secret values one run may reference in total
+    (``WT_OPERATOR_SECRET_MAX_LINES``); above it the run ends ``InvalidSpec``."""
+
     ttl_seconds_after_finished: int | None = None
     """Default ``spec.ttlSecondsAfterFinished`` (``WT_OPERATOR_TTL_SECONDS_AFTER_FINISHED``;
     unset = keep finished runs). Never applied to runs a GitOps tool manages."""
@@ -220,6 +232,10 @@ class OperatorConfig:
     """How long the operator waits for the runner to accept a connection, answer a request
     or come back after a dropped connection before the run fails (``StartFailed`` before it
     started, ``InvokerLost`` after) (``WT_OPERATOR_RUNNER_TIMEOUT``)."""
+
+    def secret_budget(self) -> SecretBudget:
+        """A fresh count of one run's Secret text against the caps."""
+        return SecretBudget(max_bytes=self.secret_max_bytes, max_lines=self.secret_max_lines)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -282,6 +298,8 @@ class OperatorConfig:
             log_flush_seconds=_number(
                 e, "WT_OPERATOR_LOG_FLUSH_SECONDS", d.log_flush_seconds, float, 0.1
             ),
+            secret_max_bytes=_number(e, "WT_OPERATOR_SECRET_MAX_BYTES", d.secret_max_bytes, int, 1),
+            secret_max_lines=_number(e, "WT_OPERATOR_SECRET_MAX_LINES", d.secret_max_lines, int, 1),
             ttl_seconds_after_finished=(
                 _number(e, ttl_key, 0, int, 0) if _opt(e, ttl_key) is not None else None
             ),

@@ -486,7 +486,7 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         ("patch", "workflowschedules.wt.dev"),
         ("patch", "workflowschedules.wt.dev/status"),
         ("create", "configmaps"),  # a Local run's log ConfigMap
-        ("patch", "configmaps"),
+        ("update", "configmaps"),
     ]
     for verb, resource in allowed:
         answer = as_operator("auth", "can-i", verb, resource, "-n", namespace)
@@ -532,6 +532,84 @@ async def test_operator_with_the_charts_service_account_token_runs_and_is_fenced
         input=json.dumps(stray), check=False,
     )  # fmt: skip
     assert "only as a WorkflowSchedule's runs" in adopted.stderr
+
+
+async def test_the_operators_configmap_writes_are_limited_to_log_configmaps(
+    control_plane: Any,
+    namespace: str,
+    other_namespace: str,
+    install: Any,
+    start_operator: Any,
+    kube_api: Any,
+) -> None:
+    await asyncio.to_thread(install)
+    sa = f"system:serviceaccount:{namespace}:wt-wt-operator"
+    sa_kubeconfig = await asyncio.to_thread(
+        control_plane.service_account_kubeconfig, namespace, "wt-wt-operator"
+    )
+
+    def as_operator(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return control_plane.kubectl("--kubeconfig", str(sa_kubeconfig), *args, check=False, **kw)
+
+    # A namespaced install: Roles in the watched namespace only, no Secret access elsewhere.
+    for where in (["-n", other_namespace], ["--all-namespaces"]):
+        answer = control_plane.kubectl(
+            "auth", "can-i", "get", "secrets", "--as", sa, *where, check=False
+        )
+        assert answer.stdout.strip() == "no", where
+    assert (
+        control_plane.kubectl(
+            "auth", "can-i", "create", "configmaps", "--as", sa, "-n", namespace, check=False
+        ).stdout.strip()
+        == "yes"
+    )
+
+    # RBAC lets it create ConfigMaps; the admission policy only log ConfigMaps. The policy
+    # takes effect a moment after it is created.
+    refused = None
+    for _ in range(100):
+        refused = as_operator("create", "configmap", "app-settings", "-n", namespace)
+        if refused.returncode != 0:
+            break
+        control_plane.kubectl("delete", "configmap", "app-settings", "-n", namespace)
+        await asyncio.sleep(0.3)
+    assert refused is not None and refused.returncode != 0
+    assert "may write only log ConfigMaps (wt-log-*), not app-settings" in refused.stderr
+    control_plane.kubectl("create", "configmap", "app-config", "-n", namespace)
+    replaced = as_operator(
+        "create",
+        "configmap",
+        "app-config",
+        "-n",
+        namespace,
+        "--from-literal=k=v",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    )
+    overwrite = as_operator("replace", "-f", "-", input=replaced.stdout)
+    assert overwrite.returncode != 0 and "not app-config" in overwrite.stderr
+    assert as_operator("create", "configmap", "wt-log-x", "-n", namespace).returncode == 0
+    generated = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"generateName": "wt-log-y-", "namespace": namespace},
+    }
+    made = as_operator("create", "-f", "-", input=json.dumps(generated))
+    assert made.returncode == 0, made.stderr  # the name the server generates is checked
+
+    # The operator on that token: a run in the watched namespace succeeds, its output
+    # stored; one in an unwatched namespace is never touched.
+    start_operator(kubeconfig=sa_kubeconfig)
+    runs, elsewhere = Runs(kube_api, namespace), Runs(kube_api, other_namespace)
+    await elsewhere.create("unwatched", local_spec({"stdout_lines": 2}))
+    await runs.create("watched", local_spec({"stdout_lines": 2}))
+    done = await runs.wait_for("watched", ["Succeeded", "Failed"], timeout=60)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["log"]["configMap"] == f"wt-log-{done['metadata']['uid']}"
+    untouched = await elsewhere.get("unwatched") or {}
+    assert "status" not in untouched or not untouched["status"].get("startTime")
+    assert not untouched["metadata"].get("finalizers")
 
 
 # --------------------------------------------------------------------------- checkov

@@ -260,9 +260,11 @@ async def test_logs_return_a_local_runs_full_output_after_it_finished(
 
 
 def _log_configmap(uid: str, text: str, **annotations: str) -> dict[str, Any]:
+    owner = {"apiVersion": "wt.dev/v1alpha1", "kind": "WorkflowRun", "name": "stored", "uid": uid}
     return {
         "metadata": {
             "name": f"wt-log-{uid}",
+            "ownerReferences": [owner],
             "annotations": {f"wt.dev/{k.replace('_', '-')}": v for k, v in annotations.items()},
         },
         "data": {"output": text},
@@ -282,7 +284,9 @@ async def test_logs_read_and_follow_the_stored_output(
 
     lines = [f"line {i:04d} {'x' * 40}\n" for i in range(1, 501)]
     cm = _log_configmap(uid, "".join(lines[:300]), log_complete="false")
-    await runs.core.create_namespaced_config_map(namespace, cm)
+    created = await runs.core.create_namespaced_config_map(namespace, cm)
+    log = {"configMap": f"wt-log-{uid}", "uid": created.metadata.uid}
+    await runs.patch_status("stored", {"log": log})
     proc = await kubectl_wt(control_plane, "logs", "stored", "-n", namespace)
     assert proc.stdout == "".join(lines[:300]) and "output so far" in proc.stderr
 

@@ -23,7 +23,7 @@ from wt_operator.config import OperatorConfig
 from wt_operator.core.errors import ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef, RunRequest
 from wt_operator.metrics import Metrics
-from wt_operator.shell.kube import LogRecord, RunRef
+from wt_operator.shell.kube import LogRecord, LogTarget, RunRef
 from wt_operator.shell.run import StopFlag
 from wt_operator.shell.runtime import Runtime
 
@@ -80,8 +80,11 @@ class FakeKube:
             raise ReferenceResolutionError(f"{ref} not found in namespace {namespace!r}")
         return value
 
-    async def write_log(self, ref: RunRef, record: LogRecord, *, create: bool) -> None:
-        self.logs.append((record, create))
+    async def write_log(
+        self, ref: RunRef, record: LogRecord, *, target: LogTarget | None, writer: str
+    ) -> LogTarget:
+        self.logs.append((record, target is None))
+        return target or LogTarget(f"wt-log-{ref.uid}", "log-uid")
 
     async def delete_run(self, ref: RunRef) -> bool:
         self.deleted.append(ref)
@@ -98,11 +101,12 @@ class FakeKube:
 
     @property
     def phases(self) -> list[str]:
-        return [str(p.get("phase")) for p in self.patches]
+        # Transitions only: the log's location is a patch of its own (status.log).
+        return [str(p.get("phase")) for p in self.patches if "phase" in p]
 
     @property
     def reasons(self) -> list[str]:
-        return [str(p.get("reason")) for p in self.patches]
+        return [str(p.get("reason")) for p in self.patches if "phase" in p]
 
 
 @dataclasses.dataclass

@@ -371,7 +371,7 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
             for rule in role["rules"]:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], rule
-            # delete: retention; create/patch configmaps: each Local run's log ConfigMap;
+            # delete: retention; create/update configmaps: each Local run's log ConfigMap;
             # create runs: WorkflowSchedules (tests/unit/test_schedule_chart.py).
             assert verbs_on(role, "wt.dev", "workflowruns") == {
                 "get",
@@ -381,7 +381,7 @@ def test_operator_rbac_is_exactly_what_it_needs(helm: Path) -> None:
                 "patch",
                 "delete",
             }
-            assert verbs_on(role, "", "configmaps") == {"get", "create", "patch"}
+            assert verbs_on(role, "", "configmaps") == {"get", "create", "update"}
             assert verbs_on(role, "wt.dev", "workflowruns/status") == {"get", "patch"}
             assert verbs_on(role, "", "events") == {"create"}
             writes = {"delete", "deletecollection", "update", "create"}
@@ -747,15 +747,20 @@ def test_gitops_guard_is_on_by_default_and_names_every_marker(helm: Path) -> Non
     (validation,) = policy["spec"]["validations"]
     assert "ttlSecondsAfterFinished" in validation["expression"]
     assert "run again" in validation["message"]
-    # Left: the bound on the operator's own creates (tests/unit/test_schedule_chart.py).
+    # Left: the bounds on the operator's own writes (runs: tests/unit/test_schedule_chart.py).
     assert policies(render(helm, "gitopsGuard.enabled=false")).keys() == {
-        "wt-wt-operator-operator-runs"
+        "wt-wt-operator-operator-runs",
+        "wt-wt-operator-configmap-writes",
     }
 
 
 def test_policies_bind_to_the_watched_namespaces_only(helm: Path) -> None:
     docs = render(helm, *NON_DEFAULT, "batch.allowedProjects={p}")
     bindings = by_kind(docs, "ValidatingAdmissionPolicyBinding")
+    # The ConfigMap guard is about the operator's identity, wherever it writes: unscoped.
+    (guard,) = [b for b in bindings if b["metadata"]["name"].endswith("-configmap-writes")]
+    assert "matchResources" not in guard["spec"]
+    bindings.remove(guard)
     assert len(bindings) == 3  # batch policy, GitOps guard, the operator's own creates
     for binding in bindings:
         assert binding["spec"]["matchResources"]["namespaceSelector"] == {
@@ -911,3 +916,14 @@ def test_the_peering_identity_is_the_pod_name(helm: Path) -> None:
     # kopf otherwise derives it from the user name, which an arbitrary uid (OpenShift) lacks.
     [pod_id] = [e for e in pod_of(render(helm))["containers"][0]["env"] if e["name"] == "POD_ID"]
     assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_the_configmap_guard_names_the_operators_service_account(helm: Path) -> None:
+    policy = policies(render(helm))["wt-wt-operator-configmap-writes"]
+    (condition,) = policy["spec"]["matchConditions"]
+    assert "'system:serviceaccount:wt-system:wt-wt-operator'" in condition["expression"]
+    (validation,) = policy["spec"]["validations"]
+    assert ".startsWith('wt-log-')" in validation["expression"]
+    assert "wt-wt-operator-configmap-writes" not in policies(
+        render(helm, "rbac.limitConfigMapWrites=false")
+    )

@@ -79,9 +79,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["create"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  # get: spec.configFrom and env configMapKeyRef; create/patch: each Local run's output
-  # in the ConfigMap wt-log-<run uid> beside the run (`kubectl wt logs`).
-  verbs: ["get", "create", "patch"]
+  # get: spec.configFrom and env configMapKeyRef, and a log ConfigMap found under its name
+  # after a lost reply; create/update: each Local run's output in the ConfigMap
+  # wt-log-<run uid>[-<random>] beside the run (`kubectl wt logs`), updated by uid.
+  verbs: ["get", "create", "update"]
 {{- if .Values.rbac.secretAccess }}
 - apiGroups: [""]
   resources: ["secrets"]

@@ -7,6 +7,7 @@ again — after a crash, and when the run is deleted while no operator ran.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from wt_operator.api import CloudBatchStatus
@@ -70,8 +71,11 @@ class BatchRunner:
         if req.batch is None:  # parse_spec guarantees it for CloudBatch; narrows the type
             raise AssertionError("a CloudBatch request without cloudBatch options")
         try:
-            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
-            ctx.masker = Masker(resolved.secrets)
+            resolved = await resolve(
+                ctx.kube, ctx.ref.namespace, req, budget=self.config.secret_budget()
+            )
+            # Off the event loop: a large Secret takes a noticeable part of a second.
+            ctx.masker = await asyncio.to_thread(Masker, resolved.secrets)
             options = dataclasses.replace(
                 req.batch.options, timeout=ctx.remaining(req.active_deadline_seconds)
             )

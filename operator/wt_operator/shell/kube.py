@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from wt_operator.api import (
     ANNOTATION_LOG_BYTES,
     ANNOTATION_LOG_COMPLETE,
     ANNOTATION_LOG_TRUNCATED,
+    ANNOTATION_LOG_WRITER,
     API_VERSION,
     GROUP,
     KIND,
@@ -50,9 +51,11 @@ __all__ = [
     "Kube",
     "KubeClient",
     "LogRecord",
+    "LogTarget",
     "RunRef",
     "bounded_kopf_session",
     "event_body",
+    "log_target",
     "segment",
 ]
 
@@ -101,6 +104,24 @@ class LogRecord:
     complete: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class LogTarget:
+    """The log ConfigMap the operator created for a run (``uid``: that object, no other)."""
+
+    name: str
+    uid: str
+    displaced: str | None = None
+    """The name it could not use because someone else's object held it (None: none)."""
+
+
+def log_target(recorded: Any) -> LogTarget | None:
+    """The log object a status recorded (``status.log``), or None when there is none."""
+    if not isinstance(recorded, Mapping):
+        return None
+    name, uid = recorded.get("configMap"), recorded.get("uid")
+    return LogTarget(str(name), str(uid)) if name and uid else None
+
+
 class Kube(Protocol):
     """What the reconciler needs from the Kubernetes API."""
 
@@ -116,8 +137,16 @@ class Kube(Protocol):
         Raises ReferenceResolutionError naming what is missing (never a value).
         """
 
-    async def write_log(self, ref: RunRef, record: LogRecord, *, create: bool) -> None:
-        """Create (``create``) or update the run's log ConfigMap."""
+    async def write_log(
+        self, ref: RunRef, record: LogRecord, *, target: LogTarget | None, writer: str
+    ) -> LogTarget:
+        """Write the run's log into ``target``, or create one (``target`` None); where it went.
+
+        A create is tagged with ``writer``: on a name already taken it adopts only an
+        object owned by the run that carries this tag, and otherwise creates one under
+        a name the API server chooses. An update touches ``target.uid`` only; if that
+        object is gone or replaced, a new one is created the same way.
+        """
 
     async def delete_run(self, ref: RunRef) -> bool:
         """Delete the run if it still has ``ref.uid``; whether it was there to delete."""
@@ -364,46 +393,112 @@ class KubeClient:
             return None
         raise ReferenceResolutionError(f"{missing} in namespace {namespace!r}")
 
-    async def write_log(self, ref: RunRef, record: LogRecord, *, create: bool) -> None:
-        name = log_configmap_name(ref.uid)
-        metadata: dict[str, Any] = {
-            "annotations": {
-                ANNOTATION_LOG_COMPLETE: str(record.complete).lower(),
-                ANNOTATION_LOG_BYTES: str(record.total_bytes),
-                ANNOTATION_LOG_TRUNCATED: str(record.truncated).lower(),
-            }
+    async def write_log(
+        self, ref: RunRef, record: LogRecord, *, target: LogTarget | None, writer: str
+    ) -> LogTarget:
+        annotations = {
+            ANNOTATION_LOG_COMPLETE: str(record.complete).lower(),
+            ANNOTATION_LOG_BYTES: str(record.total_bytes),
+            ANNOTATION_LOG_TRUNCATED: str(record.truncated).lower(),
         }
-        body: dict[str, Any] = {"metadata": metadata, "data": {LOG_KEY: record.text}}
-        if create:
-            metadata.update(
-                name=name,
-                namespace=ref.namespace,
-                labels={
-                    "app.kubernetes.io/managed-by": "wt-operator",
-                    LABEL_RUN_UID: ref.uid,
-                    LABEL_RUN_NAME: ref.name[:63].rstrip("-_."),
-                },
-                # Deleted with its run by Kubernetes' garbage collector.
-                ownerReferences=[ref.owner_reference()],
-            )
-        collection = f"/api/v1/namespaces/{segment(ref.namespace)}/configmaps"
+        data = {LOG_KEY: record.text}
+        name = log_configmap_name(ref.uid)
         try:
-            if create:
+            if target is not None:
+                try:
+                    await self._update_log(ref, target, annotations, data, writer)
+                    return target
+                except HttpError as exc:
+                    if exc.status not in (404, 409):  # 409: the uid precondition failed
+                        raise
+                # Ours was deleted or replaced under us: never write into the other one.
+                return await self._create_log(ref, annotations, data, writer, displaced=target.name)
+            try:
+                return await self._create_log(ref, annotations, data, writer, displaced=None)
+            except HttpError as exc:
+                if exc.status != 409:
+                    raise
+            existing = json.loads(
                 await self._call(
-                    f"writing the log of {ref}", lambda: self._send("POST", collection, body)
+                    f"reading the log of {ref}",
+                    lambda: self._send("GET", f"{self._configmaps(ref)}/{segment(name)}"),
                 )
-            else:
-                await self._call(
-                    f"writing the log of {ref}",
-                    lambda: self._send(
-                        "PATCH", f"{collection}/{segment(name)}", body, _MERGE_PATCH
-                    ),
-                )
+            )
+            meta = existing.get("metadata") or {}
+            ours = any(o.get("uid") == ref.uid for o in meta.get("ownerReferences") or [])
+            if ours and (meta.get("annotations") or {}).get(ANNOTATION_LOG_WRITER) == writer:
+                # Our own create, whose reply was lost: adopt it.
+                adopted = LogTarget(name, str(meta.get("uid")))
+                await self._update_log(ref, adopted, annotations, data, writer)
+                return adopted
+            return await self._create_log(ref, annotations, data, writer, displaced=name)
         except HttpError as exc:
             raise KubeApiError(
-                f"writing the log ConfigMap {name} of {ref} failed: {exc}",
-                status=exc.status,
+                f"writing the log ConfigMap of {ref} failed: {exc}", status=exc.status
             ) from None
+
+    @staticmethod
+    def _configmaps(ref: RunRef) -> str:
+        return f"/api/v1/namespaces/{segment(ref.namespace)}/configmaps"
+
+    async def _update_log(
+        self,
+        ref: RunRef,
+        target: LogTarget,
+        annotations: dict[str, str],
+        data: dict[str, str],
+        writer: str,
+    ) -> None:
+        # A PUT, not a patch: its metadata.uid is a precondition (409 when the name now
+        # holds another object); a merge patch would refuse it as an immutable field (422),
+        # like any other invalid write.
+        metadata = {**self._log_metadata(ref, annotations, writer), "uid": target.uid}
+        body = {"metadata": {**metadata, "name": target.name}, "data": data}
+        await self._call(
+            f"writing the log of {ref}",
+            lambda: self._send("PUT", f"{self._configmaps(ref)}/{segment(target.name)}", body),
+        )
+
+    @staticmethod
+    def _log_metadata(ref: RunRef, annotations: dict[str, str], writer: str) -> dict[str, Any]:
+        return {
+            "namespace": ref.namespace,
+            "annotations": {**annotations, ANNOTATION_LOG_WRITER: writer},
+            "labels": {
+                "app.kubernetes.io/managed-by": "wt-operator",
+                LABEL_RUN_UID: ref.uid,
+                LABEL_RUN_NAME: ref.name[:63].rstrip("-_."),
+            },
+            # Deleted with its run by Kubernetes' garbage collector.
+            "ownerReferences": [ref.owner_reference()],
+        }
+
+    async def _create_log(
+        self,
+        ref: RunRef,
+        annotations: dict[str, str],
+        data: dict[str, str],
+        writer: str,
+        *,
+        displaced: str | None,
+    ) -> LogTarget:
+        """Create the log object: under the run's name, or (``displaced``) a generated one."""
+        name = log_configmap_name(ref.uid)
+        metadata = self._log_metadata(ref, annotations, writer)
+        if displaced is None:
+            metadata["name"] = name
+        else:
+            # A suffix nobody knows before it exists: it cannot be taken first.
+            metadata["generateName"] = f"{name}-"
+        body = {"metadata": metadata, "data": data}
+        created = json.loads(
+            await self._call(
+                f"writing the log of {ref}",
+                lambda: self._send("POST", self._configmaps(ref), body),
+            )
+        )
+        meta = created.get("metadata") or {}
+        return LogTarget(str(meta.get("name")), str(meta.get("uid")), displaced)
 
     async def delete_run(self, ref: RunRef) -> bool:
         options = {"preconditions": {"uid": ref.uid}, "propagationPolicy": "Background"}

@@ -10,6 +10,7 @@ leaves nothing behind and a deleted run keeps its finalizer until that is true.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import Transition, log_tail
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
+from wt_operator.shell.kube import LogTarget, log_target
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.run import RunContext, StopRequested
 from wt_operator.shell.runlog import RunLog
@@ -64,8 +66,13 @@ class LocalRunner:
         self.metrics = metrics
         self.output_logger = output_logger
         self.slots = asyncio.Semaphore(config.max_concurrent_local_runs)
+        # Masking output has threads of its own: a burst of long lines from several runs
+        # must not occupy the default executor that DNS lookups and file I/O wait on.
+        self.masking = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="wt-mask"
+        )
 
-    def _runlog(self, ctx: RunContext, *, created: bool = False) -> RunLog:
+    def _runlog(self, ctx: RunContext, *, target: LogTarget | None = None) -> RunLog:
         return RunLog(
             ctx.ref,
             kube=ctx.kube,
@@ -74,7 +81,8 @@ class LocalRunner:
             flush_seconds=self.config.log_flush_seconds,
             tail_lines=self.config.log_tail_lines,
             logger=logging.LoggerAdapter(self.output_logger, ctx.log_fields),
-            created=created,
+            target=target,
+            executor=self.masking,
         )
 
     async def run(self, ctx: RunContext, req: RunRequest) -> None:
@@ -114,14 +122,18 @@ class LocalRunner:
             return
         try:
             # Its Secrets are read again first: output replayed on attach is masked too.
-            req = parse_spec(spec, uid=uid, results_env_var=None)
-            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
+            # admitted: it runs already, a rule added since must not end it InvalidSpec.
+            req = parse_spec(spec, uid=uid, results_env_var=None, admitted=True)
+            resolved = await resolve(
+                ctx.kube, ctx.ref.namespace, req, budget=self.config.secret_budget()
+            )
         except Exception as exc:
             killed = await self.invokers.kill_stale(uid)
             await ctx.record(local.lost(killed, why=f"its spec can no longer be read ({exc})"))
             return
-        ctx.masker = Masker(resolved.secrets)
-        runlog = self._runlog(ctx, created=True)
+        ctx.masker = await asyncio.to_thread(Masker, resolved.secrets)
+        # The log the previous operator wrote (status.log) is written on, not replaced.
+        runlog = self._runlog(ctx, target=log_target(ctx.status.get("log")))
         invoker = await self.invokers.attach(uid, req, line_callback=runlog.line)
         if invoker is None:
             try:
@@ -145,11 +157,14 @@ class LocalRunner:
     async def _prepare(self, ctx: RunContext, req: RunRequest) -> Invocation | None:
         """The run's Invocation, or None once a terminal outcome is recorded."""
         try:
-            resolved = await resolve(ctx.kube, ctx.ref.namespace, req)
+            resolved = await resolve(
+                ctx.kube, ctx.ref.namespace, req, budget=self.config.secret_budget()
+            )
         except Exception as exc:
             await ctx.fail(exc)
             return None
-        ctx.masker = Masker(resolved.secrets)
+        # Off the event loop: a large Secret takes a noticeable part of a second.
+        ctx.masker = await asyncio.to_thread(Masker, resolved.secrets)
         return build_invocation(
             req, uid=ctx.ref.uid, config_text=resolved.config_text, env=resolved.env
         )

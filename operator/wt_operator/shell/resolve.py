@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 
 from wt_operator.core.errors import ReferenceResolutionError
+from wt_operator.core.masking import SecretBudget
 from wt_operator.core.spec import RunRequest, config_text_problem
 from wt_operator.shell.kube import Kube
 
@@ -28,8 +29,14 @@ class Resolved:
     """Names → Secret Manager versions, for Batch to resolve (values never seen here)."""
 
 
-async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
-    """Read the run's references. Raises ReferenceResolutionError for missing ones."""
+async def resolve(
+    kube: Kube, namespace: str, req: RunRequest, *, budget: SecretBudget | None = None
+) -> Resolved:
+    """Read the run's references. Raises ReferenceResolutionError for missing ones.
+
+    ``budget`` bounds the Secret text read (InvalidSpecError above it): every line of it
+    becomes needles of the run's masker.
+    """
     config_text = req.config_text or ""
     if req.config_ref is not None:
         config_text = await kube.read_key(namespace, req.config_ref) or ""
@@ -52,5 +59,7 @@ async def resolve(kube: Kube, namespace: str, req: RunRequest) -> Resolved:
             continue
         env[item.name] = value
         if item.ref.kind == "Secret":
+            if budget is not None:
+                budget.add(f"env {item.name}", value)
             secrets.append(value)
     return Resolved(config_text, env, tuple(secrets), gcp)

@@ -2,33 +2,41 @@
 
 Exists so ``kubectl wt logs`` has something to show after the run, without the
 operator's log as the only copy (interleaved with every other run, gone with the
-pod, readable only by admins). Each line is masked first (Secret values), then
-goes to the operator's log (with the run's namespace and name as fields) and
-into a buffer bounded in bytes that keeps the start and the end of the output —
-the middle of a chatty run is cut, the error at its end is not. While the run
-is active the buffer is written to a ConfigMap in the run's namespace every few
-seconds (only when something changed), and once more when it ends; the
-ConfigMap is owned by the run, so it lives exactly as long as the run does.
-Memory per run is bounded by ``max_bytes``; with the slot limit that bounds the
-operator's total.
+pod, readable only by admins). Each line is masked first (Secret values) — in a
+worker thread when the run has Secrets, so one run's long lines never hold up the
+event loop every other run is reconciled on — then goes to the operator's log (with
+the run's namespace and name as fields) and into a buffer bounded in bytes that
+keeps the start and the end of the output — the middle of a chatty run is cut, the
+error at its end is not. While the run is active the buffer is written to a
+ConfigMap in the run's namespace every few seconds (only when something changed),
+and once more when it ends; the ConfigMap is owned by the run, so it lives exactly
+as long as the run does. Memory per run is bounded by ``max_bytes``; with the slot
+limit that bounds the operator's total.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
+import secrets
 from typing import Any
 
+from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.core.errors import KubeApiError, RunGoneError
-from wt_operator.core.masking import Masker
-from wt_operator.shell.kube import Kube, LogRecord, RunRef
+from wt_operator.core.masking import Masker, StreamMasker
+from wt_operator.shell.kube import Kube, LogRecord, LogTarget, RunRef
 
 __all__ = ["RunLog"]
 
 _HEAD_SHARE = 8
 """1/8 of the budget keeps the start of the output (how the run began)."""
+_PENDING_MAX = 4 * 1024 * 1024
+"""Most characters of output waiting to be masked. A workflow can print faster than its
+lines are masked; past this its further lines are dropped (counted as omitted) rather
+than held in the operator's memory."""
 
 
 class RunLog:
@@ -44,7 +52,8 @@ class RunLog:
         flush_seconds: float,
         tail_lines: int,
         logger: logging.Logger | logging.LoggerAdapter[Any],
-        created: bool = False,
+        target: LogTarget | None = None,
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.ref = ref
         self.kube = kube
@@ -60,15 +69,75 @@ class RunLog:
         self.total_bytes = 0
         self.dropped_bytes = 0
         self._dirty = False
-        self._created = created
-        """Whether the ConfigMap exists (a run picked up after a restart: it does)."""
+        self._target: LogTarget | None = target
+        """The object written so far (a run picked up after a restart: its status.log)."""
+        # Tags the object this writer creates: a create retried after a lost reply adopts
+        # its own object, never one someone else made under the same name.
+        self._writer = secrets.token_hex(16)
         self._writes_failed = False
         self._flusher: asyncio.Task[None] | None = None
+        self.executor = executor
+        self._pending: list[tuple[str, str | None]] = []
+        self._pending_chars = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._masking: asyncio.Task[None] | None = None
+        self._streams: dict[str, StreamMasker] = {}
+        """Touched only by the masking worker (one batch at a time)."""
 
     # -- collecting (called by the invoker for every line, on the event loop) -------------
 
     def line(self, stream: str, line: str) -> None:
-        masked = self.masker.mask(line)
+        if not self.masker:  # nothing to mask: no reason to leave the event loop
+            self._store(stream, line)
+            return
+        if self._pending_chars + len(line) > _PENDING_MAX:
+            size = len(line.encode("utf-8", "replace")) + 1
+            self.total_bytes += size
+            self.dropped_bytes += size
+            self._pending.append((stream, None))  # the masker must know a piece is missing
+        else:
+            self._pending.append((stream, line))
+            self._pending_chars += len(line)
+        if self._masking is None:
+            self._masking = asyncio.create_task(self._mask_pending())
+        self._wake.set()
+
+    async def _mask_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending, self._pending_chars = self._pending, [], 0
+                masked, lost = await loop.run_in_executor(self.executor, self._mask_batch, batch)
+                self.dropped_bytes += lost
+                for stream, text in masked:
+                    self._store(stream, text)
+            if self._closing:
+                ends = await loop.run_in_executor(self.executor, self._mask_ends)
+                for stream, text in ends:
+                    self._store(stream, text)
+                return
+
+    def _mask_batch(self, batch: list[tuple[str, str | None]]) -> tuple[list[tuple[str, str]], int]:
+        """Runs in the executor: the masked lines, and the bytes of held pieces dropped."""
+        out: list[tuple[str, str]] = []
+        lost = 0
+        for stream, line in batch:
+            masker = self._streams.get(stream)
+            if masker is None:
+                masker = self._streams[stream] = StreamMasker(self.masker, cut_bytes=MAX_LINE_BYTES)
+            if line is None:  # a held piece whose continuation was dropped: never shown
+                lost += masker.gap()
+            else:
+                out.extend((stream, text) for text in masker.feed(line))
+        return out, lost
+
+    def _mask_ends(self) -> list[tuple[str, str]]:
+        return [(name, text) for name, m in self._streams.items() for text in m.flush()]
+
+    def _store(self, stream: str, masked: str) -> None:
         self.logger.info("[%s] %s", stream, masked)
         self._last.append(masked)
         size = len(masked.encode("utf-8", "replace")) + 1
@@ -108,7 +177,15 @@ class RunLog:
             self._flusher = asyncio.create_task(self._flush_periodically())
 
     async def close(self) -> None:
-        """The run ended: write the complete log once more (if it printed anything)."""
+        """The run ended: mask what is left, write the complete log once more (if any)."""
+        if self._masking is not None:
+            self._closing = True
+            self._wake.set()
+            try:
+                await self._masking
+            except Exception:  # a masking bug loses output, never the run's outcome
+                self.logger.exception("masking the run's output failed")
+            self._masking = None
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,16 +211,31 @@ class RunLog:
             complete=complete,
         )
         try:
-            try:
-                await self.kube.write_log(self.ref, record, create=not self._created)
-            except KubeApiError as exc:
-                # A run picked up after a restart may have printed nothing stored yet.
-                if not (self._created and exc.status == 404):
-                    raise
-                await self.kube.write_log(self.ref, record, create=True)
-            self._created = True
+            target = await self.kube.write_log(
+                self.ref, record, target=self._target, writer=self._writer
+            )
+            if target != self._target:
+                await self._record_target(target)
         except (KubeApiError, RunGoneError) as exc:
             # The run goes on without a stored log (e.g. RBAC lacks configmaps create);
             # say so once, not on every flush.
             self._writes_failed = True
             self.logger.warning("the run's output is not stored: %s", exc)
+
+    async def _record_target(self, target: LogTarget) -> None:
+        """Name the log object in status.log (only the operator writes status): the one
+        place ``kubectl wt logs`` trusts, since anyone who may create ConfigMaps in the
+        namespace may create one under the run's log name, owner reference included."""
+        self._target = target
+        await self.kube.patch_status(
+            self.ref, {"log": {"configMap": target.name, "uid": target.uid}}
+        )
+        if target.displaced is not None:
+            await self.kube.post_event(
+                self.ref,
+                reason="LogNameTaken",
+                message=f"ConfigMap {target.displaced} was not written by the operator for "
+                f"this run; the run's output is stored in ConfigMap {target.name} "
+                "(status.log)",
+                warning=True,
+            )

@@ -5,7 +5,7 @@ Exists so that invoker tests, the operator's tests, benchmarks and demos run a
 into a local channel, solved and linked with py-rattler — without any network
 channel. The package (``wt-sample-workflow`` by default) is ``noarch: generic``
 with no dependencies: its executable is a POSIX ``/bin/sh`` script, using only
-``sh``, ``sed``, ``awk``, ``sleep``, ``yes``, ``head``, ``cat`` of the host.
+``sh``, ``sed``, ``awk``, ``sleep``, ``yes``, ``head``, ``tr``, ``cat`` of the host.
 Modules: ``package`` (building it), ``workspace`` (channel and environments),
 ``sample`` (its config and echo file), ``pixi`` (the pixi stand-in).
 
@@ -40,7 +40,10 @@ The sample workflow's command line::
 ``grandchild_holds_output`` ``true``: it keeps the workflow's stdout/stderr open
 ``append_to: PATH``         append ``tag`` (default ``ran``) as a line to PATH:
                             counts executions across operator restarts
-``print_env: VAR``          print ``VAR=<value>`` on stdout (masking tests)
+``print_env: VAR``          print ``VAR=<value>`` on stdout (masking tests);
+                            ``pad_env: N`` puts N dots before it and 2N after it
+                            on the same line (a line the reader cuts)
+``long_lines: N``           print N lines of 65,000 characters (``k0000-12`` repeated)
 ``try_read: P1,P2,…``       print ``READ P``, ``EMPTY P`` (nothing in it) or
                             ``DENIED P`` (absent, unreadable) for each path
 ``scan_environ: TEXT``      print ``FOUND /proc/N/environ`` for each readable

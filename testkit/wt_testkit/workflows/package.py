@@ -4,7 +4,7 @@ Exists so tests run a *real* conda package without any network channel: the
 package (``wt-sample-workflow`` by default) is ``noarch: generic`` with no
 dependencies, and its one executable is ``sample_workflow.sh`` beside this module
 — a POSIX ``/bin/sh`` script using only ``sh``, ``sed``, ``awk``, ``sleep``,
-``yes``, ``head``, ``cat`` of the host.
+``yes``, ``head``, ``tr``, ``cat`` of the host.
 """
 
 from __future__ import annotations

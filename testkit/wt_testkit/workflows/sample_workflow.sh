@@ -102,12 +102,18 @@ if [ -n "$needle" ]; then
   echo "SCANNED $n"
 fi
 var=$(cfg print_env)
-[ -n "$var" ] && eval "printf '%s=%s\\n' \"\$var\" \"\${$var:-}\""
+pad=$(cfg pad_env)
+[ -n "$pad" ] && [ -n "$var" ] && head -c "$pad" /dev/zero | tr '\0' '.'
+[ -n "$var" ] && eval "printf '%s=%s' \"\$var\" \"\${$var:-}\""
+[ -n "$pad" ] && [ -n "$var" ] && head -c "$((pad * 2))" /dev/zero | tr '\0' '.'
+[ -n "$var" ] && echo
 
 n=$(cfg stdout_lines)
 [ -n "$n" ] && awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) print "stdout line " i }'
 n=$(cfg stderr_lines)
 [ -n "$n" ] && awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) print "stderr line " i }' >&2
+n=$(cfg long_lines)
+[ -n "$n" ] && awk -v n="$n" 'BEGIN { s = sprintf("%8125s", ""); gsub(/ /, "k0000-12", s); for (i = 1; i <= n; i++) print s }'
 n=$(cfg stdout_bytes)
 [ -n "$n" ] && yes '__LINE99__' | head -c "$n"
 n=$(cfg stderr_bytes)
