@@ -88,7 +88,14 @@ async def test_a_workflow_in_the_runner_container_finds_nothing_of_the_operator(
     (token_dir / "token").write_text(TOKEN)
     for path in (tmp_path, token_dir, token_dir / "token"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    volumes = {"runner-socket": socket_dir, "kube-api-access": token_dir}
+    results_dir = tmp_path / "results"  # the chart's results volume: written by the workflow
+    results_dir.mkdir()
+    results_dir.chmod(0o777)
+    volumes = {
+        "runner-socket": socket_dir,
+        "kube-api-access": token_dir,
+        "results": results_dir,
+    }
 
     runner_sc = runner_spec["securityContext"]
     binds, rw_binds = _layout(runner_spec, volumes)
@@ -135,7 +142,8 @@ async def test_a_workflow_in_the_runner_container_finds_nothing_of_the_operator(
                 "try_read": ",".join(tries),
                 "scan_environ": value,
                 "sleep": 2,
-            }
+            },
+            resultsUrl="file:///results/nosy/",  # under the chart's localResultsRoot
         ),
     )
     echo_path = runner.path("/tmp/echo")
