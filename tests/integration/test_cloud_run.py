@@ -85,6 +85,24 @@ async def test_deleting_a_submitted_run_cancels_its_execution_before_the_run_goe
     assert "Cancelled" in reasons and "Cancelling" not in reasons
 
 
+async def test_cancel_in_place_cancels_the_execution_and_keeps_the_run(
+    start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
+) -> None:
+    # spec.cancel (kubectl wt cancel) stops the execution as a delete would, but the run
+    # stays, Cancelled, with its record.
+    start_operator(CLOUD_RUN_EMULATOR_HOST=cloud_run_server.address, **FAST)
+    await runs.create("halt", cloud_run_spec())
+    submitted = await runs.wait_for("halt", ["Submitted"])
+    execution = submitted["status"]["cloudRun"]["executionName"]
+    await runs.patch("halt", {"spec": {"cancel": True}})
+    obj = await runs.wait_for("halt", ["Cancelled", "Failed", "Succeeded"])
+    assert obj["status"]["phase"] == "Cancelled", obj["status"]
+    assert obj["status"]["message"].startswith("cancelled (spec.cancel)")
+    assert cloud_run_server.execution_state(execution) == "CANCELLED"
+    assert obj["status"]["cloudRun"]["executionName"] == execution
+    assert await runs.get("halt") is not None
+
+
 async def test_a_job_nobody_deployed_fails_once_with_reason_job_not_found(
     start_operator: Any, runs: Runs, cloud_run_server: InProcessCloudRunServer
 ) -> None:
