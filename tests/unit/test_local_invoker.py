@@ -82,9 +82,12 @@ def results_url(tmp_path: Path) -> str:
 
 
 async def start(
-    inv: LocalSubprocessInvoker, tmp_path: Path, run_id: str = "run-1", **config: ConfigValue
+    inv: LocalSubprocessInvoker, tmp_path: Path, run_id: str | None = None, **config: ConfigValue
 ) -> None:
-    await inv.run(run_id, workflow_config(**config), results_url(tmp_path), "local", True)
+    # The run id marks the run's processes, and a finished run's leftovers are killed by
+    # marker machine-wide: one id per test, so two test sessions never kill each other's.
+    the_id = run_id or f"run-{tmp_path.name}"
+    await inv.run(the_id, workflow_config(**config), results_url(tmp_path), "local", True)
 
 
 # -- results -----------------------------------------------------------------------------
