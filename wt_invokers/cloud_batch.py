@@ -35,13 +35,10 @@ from wt_invokers._batch_client import (
     CLOUD_RUN_REGION_ENV_VAR,
     DEFAULT_REGION,
     GOOGLE_CLOUD_PROJECT_ENV_VAR,
-    TRANSIENT_CODES,
     BatchJobInfo,
     BatchSettings,
-    give_up,
     import_batch,
     make_batch_client,
-    transient_code,
 )
 from wt_invokers._batch_job import (
     JOB_ID_PATTERN,
@@ -56,6 +53,7 @@ from wt_invokers._batch_job import (
     owner_label,
 )
 from wt_invokers._batch_job import job_id as derive_job_id
+from wt_invokers._grpc_errors import TRANSIENT_CODES, give_up, transient_code
 from wt_invokers.abstract import AbstractInvoker, as_matchspec
 from wt_invokers.exceptions import (
     InvokerConfigurationError,
@@ -423,8 +421,8 @@ class CloudBatchInvoker(AbstractInvoker):
             f"Cloud Batch {what}",
             call,
             policy=self.retry,
-            transient=transient_code(what),
-            give_up=give_up(what),
+            transient=transient_code("Cloud Batch", what),
+            give_up=give_up("Cloud Batch", what),
         )
 
     async def _tolerating_not_found(self, what: str, call: Callable[[], Awaitable[Any]]) -> None:

@@ -34,11 +34,10 @@ from wt_invokers._cloud_run_client import (
     ExecutionInfo,
     correlation_of,
     execution_console_url,
-    give_up,
     import_run,
     make_run_clients,
-    transient_code,
 )
+from wt_invokers._grpc_errors import give_up, transient_code
 from wt_invokers._run_job import (
     DEFAULT_REGION,
     JobTarget,
@@ -327,6 +326,6 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
             f"Cloud Run {what}",
             call,
             policy=self.retry,
-            transient=transient_code(what),
-            give_up=give_up(what),
+            transient=transient_code("Cloud Run", what),
+            give_up=give_up("Cloud Run", what),
         )
