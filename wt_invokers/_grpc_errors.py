@@ -1,4 +1,4 @@
-"""What a failed Google Cloud gRPC call means: retry it, or give up with the library's error.
+"""A Google Cloud gRPC call under a retry policy, and what its failures mean.
 
 Exists because Cloud Batch and Cloud Run Jobs fail the same way (google.api_core
 errors carrying a gRPC status) and are retried the same way; only the service's
@@ -7,11 +7,22 @@ name in the messages differs, so it is a parameter here rather than a second cop
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from wt_invokers.exceptions import PermanentSubmissionError, TransientSubmissionError
+from wt_invokers.retry import RetryPolicy, retry_call
 
-__all__ = ["TRANSIENT_CODES", "give_up", "message_of", "status_name", "transient_code"]
+__all__ = [
+    "TRANSIENT_CODES",
+    "call_retrying",
+    "give_up",
+    "message_of",
+    "status_name",
+    "transient_code",
+]
+
+T = TypeVar("T")
 
 TRANSIENT_CODES = frozenset(
     {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL"}
@@ -71,3 +82,16 @@ def give_up(service: str, what: str) -> Any:
         )
 
     return build
+
+
+async def call_retrying(
+    service: str, what: str, call: Callable[[], Awaitable[T]], *, policy: RetryPolicy
+) -> T:
+    """``call()`` under ``policy``; errors become SubmissionErrors naming ``service``."""
+    return await retry_call(
+        f"{service} {what}",
+        call,
+        policy=policy,
+        transient=transient_code(service, what),
+        give_up=give_up(service, what),
+    )

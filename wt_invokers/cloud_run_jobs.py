@@ -37,7 +37,7 @@ from wt_invokers._cloud_run_client import (
     import_run,
     make_run_clients,
 )
-from wt_invokers._grpc_errors import give_up, transient_code
+from wt_invokers._grpc_errors import call_retrying
 from wt_invokers._run_job import (
     DEFAULT_REGION,
     JobTarget,
@@ -51,7 +51,7 @@ from wt_invokers.exceptions import (
     SubmissionError,
 )
 from wt_invokers.invocation import Invocation, warn_unknown_options
-from wt_invokers.retry import RetryPolicy, retry_call
+from wt_invokers.retry import RetryPolicy
 
 __all__ = [
     "CLOUD_RUN_AVAILABLE",
@@ -322,10 +322,4 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` under the retry policy; errors become SubmissionError subclasses."""
-        return await retry_call(
-            f"Cloud Run {what}",
-            call,
-            policy=self.retry,
-            transient=transient_code("Cloud Run", what),
-            give_up=give_up("Cloud Run", what),
-        )
+        return await call_retrying("Cloud Run", what, call, policy=self.retry)
