@@ -2,8 +2,8 @@
 
 Exists so the invoker (:mod:`wt_invokers.cloud_batch`) reads as the job's
 lifecycle, while the plumbing — where jobs go and as whom, how a gRPC channel
-to the real service or to an emulator is built, which status codes are worth
-retrying — is written once here.
+to the real service or to an emulator is built — is written once here (which
+status codes are worth retrying: :mod:`wt_invokers._grpc_errors`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from wt_invokers.exceptions import (
-    InvokerConfigurationError,
-    PermanentSubmissionError,
-    TransientSubmissionError,
-)
+from wt_invokers.exceptions import InvokerConfigurationError
 
 __all__ = [
     "BATCH_EMULATOR_HOST_ENV_VAR",
@@ -25,14 +21,10 @@ __all__ = [
     "CLOUD_RUN_REGION_ENV_VAR",
     "DEFAULT_REGION",
     "GOOGLE_CLOUD_PROJECT_ENV_VAR",
-    "TRANSIENT_CODES",
     "BatchJobInfo",
     "BatchSettings",
-    "give_up",
     "import_batch",
     "make_batch_client",
-    "status_name",
-    "transient_code",
 ]
 
 GOOGLE_CLOUD_PROJECT_ENV_VAR = "GOOGLE_CLOUD_PROJECT"
@@ -49,15 +41,6 @@ BATCH_SERVICE_ACCOUNT_ENV_VAR = "BATCH_SERVICE_ACCOUNT"
 
 BATCH_EMULATOR_HOST_ENV_VAR = "BATCH_EMULATOR_HOST"
 """``host:port`` of an insecure Batch endpoint (the test server); unset means real GCP."""
-
-TRANSIENT_CODES = frozenset(
-    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL"}
-)
-"""gRPC codes worth retrying; every other code is permanent (retrying cannot help).
-
-Retrying INTERNAL is safe here because every call is idempotent: creates are
-keyed by a deterministic job id.
-"""
 
 
 def import_batch() -> Any:
@@ -173,51 +156,3 @@ class BatchJobInfo:
         except ValueError:  # a state newer than this client library
             state = str(pb.status.state)
         return cls(name=pb.name, uid=pb.uid, state=state, last_event=last, labels=dict(pb.labels))
-
-
-def status_name(exc: BaseException) -> str | None:
-    """The gRPC status name of a google.api_core error, or None for other exceptions."""
-    from google.api_core import exceptions as gexc
-
-    if not isinstance(exc, gexc.GoogleAPICallError):
-        return None
-    code = getattr(exc, "grpc_status_code", None)
-    name = getattr(code, "name", None)
-    return str(name) if name else type(exc).__name__.upper()
-
-
-def message_of(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc)
-
-
-def transient_code(what: str) -> Any:
-    """For :func:`~wt_invokers.retry.retry_call`: the code of a retryable failure, else None.
-
-    A permanent gRPC failure is turned into :class:`PermanentSubmissionError` here, so
-    callers meet the library's errors only.
-    """
-
-    def classify(exc: BaseException) -> str | None:
-        code = status_name(exc)
-        if code is None:
-            return None
-        if code in TRANSIENT_CODES:
-            return code
-        raise PermanentSubmissionError(
-            f"Cloud Batch {what} failed with {code}: {message_of(exc)}", code=code
-        ) from exc
-
-    return classify
-
-
-def give_up(what: str) -> Any:
-    """For :func:`~wt_invokers.retry.retry_call`: the error once attempts run out."""
-
-    def build(exc: BaseException, code: str, attempts: int) -> BaseException:
-        return TransientSubmissionError(
-            f"Cloud Batch {what} still failing with {code} after {attempts} attempts: "
-            f"{message_of(exc)}",
-            code=code,
-        )
-
-    return build

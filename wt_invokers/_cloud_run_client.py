@@ -2,8 +2,8 @@
 
 Exists so the invoker (:mod:`wt_invokers.cloud_run_jobs`) reads as the execution's
 lifecycle, while the plumbing — a gRPC channel to the real service or to an
-emulator, how an ``Execution`` message becomes one state name, which status
-codes are worth retrying — is written once here.
+emulator, how an ``Execution`` message becomes one state name — is written once
+here (which status codes are worth retrying: :mod:`wt_invokers._grpc_errors`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from wt_invokers._batch_client import TRANSIENT_CODES, message_of, status_name
 from wt_invokers._process import PROCESS_MARKER_ENV_VAR
-from wt_invokers.exceptions import PermanentSubmissionError, TransientSubmissionError
 
 __all__ = [
     "CLOUD_RUN_EMULATOR_HOST_ENV_VAR",
@@ -25,10 +23,8 @@ __all__ = [
     "CloudRunClients",
     "ExecutionInfo",
     "execution_console_url",
-    "give_up",
     "import_run",
     "make_run_clients",
-    "transient_code",
 ]
 
 CLOUD_RUN_EMULATOR_HOST_ENV_VAR = "CLOUD_RUN_EMULATOR_HOST"
@@ -193,36 +189,3 @@ def _state(run_v2: Any, pb: Any) -> str:
     if pb.running_count > 0 or pb.HasField("start_time"):
         return "RUNNING"
     return "PENDING"
-
-
-def transient_code(what: str) -> Any:
-    """For :func:`~wt_invokers.retry.retry_call`: the code of a retryable failure, else None.
-
-    A permanent gRPC failure becomes :class:`PermanentSubmissionError` here, so callers
-    meet the library's errors only. RESOURCE_EXHAUSTED (quota) is transient: it passes.
-    """
-
-    def classify(exc: BaseException) -> str | None:
-        code = status_name(exc)
-        if code is None:
-            return None
-        if code in TRANSIENT_CODES:
-            return code
-        raise PermanentSubmissionError(
-            f"Cloud Run {what} failed with {code}: {message_of(exc)}", code=code
-        ) from exc
-
-    return classify
-
-
-def give_up(what: str) -> Any:
-    """For :func:`~wt_invokers.retry.retry_call`: the error once attempts run out."""
-
-    def build(exc: BaseException, code: str, attempts: int) -> BaseException:
-        return TransientSubmissionError(
-            f"Cloud Run {what} still failing with {code} after {attempts} attempts: "
-            f"{message_of(exc)}",
-            code=code,
-        )
-
-    return build

@@ -35,13 +35,10 @@ from wt_invokers._batch_client import (
     CLOUD_RUN_REGION_ENV_VAR,
     DEFAULT_REGION,
     GOOGLE_CLOUD_PROJECT_ENV_VAR,
-    TRANSIENT_CODES,
     BatchJobInfo,
     BatchSettings,
-    give_up,
     import_batch,
     make_batch_client,
-    transient_code,
 )
 from wt_invokers._batch_job import (
     JOB_ID_PATTERN,
@@ -56,6 +53,7 @@ from wt_invokers._batch_job import (
     owner_label,
 )
 from wt_invokers._batch_job import job_id as derive_job_id
+from wt_invokers._grpc_errors import TRANSIENT_CODES, call_retrying
 from wt_invokers.abstract import AbstractInvoker, as_matchspec
 from wt_invokers.exceptions import (
     InvokerConfigurationError,
@@ -63,7 +61,7 @@ from wt_invokers.exceptions import (
     SubmissionError,
 )
 from wt_invokers.invocation import Invocation, warn_unknown_options
-from wt_invokers.retry import RetryPolicy, retry_call
+from wt_invokers.retry import RetryPolicy
 
 __all__ = [
     "BATCH_EMULATOR_HOST_ENV_VAR",
@@ -419,13 +417,7 @@ class CloudBatchInvoker(AbstractInvoker):
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` under the retry policy; errors become SubmissionError subclasses."""
-        return await retry_call(
-            f"Cloud Batch {what}",
-            call,
-            policy=self.retry,
-            transient=transient_code(what),
-            give_up=give_up(what),
-        )
+        return await call_retrying("Cloud Batch", what, call, policy=self.retry)
 
     async def _tolerating_not_found(self, what: str, call: Callable[[], Awaitable[Any]]) -> None:
         try:

@@ -34,11 +34,10 @@ from wt_invokers._cloud_run_client import (
     ExecutionInfo,
     correlation_of,
     execution_console_url,
-    give_up,
     import_run,
     make_run_clients,
-    transient_code,
 )
+from wt_invokers._grpc_errors import call_retrying
 from wt_invokers._run_job import (
     DEFAULT_REGION,
     JobTarget,
@@ -52,7 +51,7 @@ from wt_invokers.exceptions import (
     SubmissionError,
 )
 from wt_invokers.invocation import Invocation, warn_unknown_options
-from wt_invokers.retry import RetryPolicy, retry_call
+from wt_invokers.retry import RetryPolicy
 
 __all__ = [
     "CLOUD_RUN_AVAILABLE",
@@ -323,10 +322,4 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` under the retry policy; errors become SubmissionError subclasses."""
-        return await retry_call(
-            f"Cloud Run {what}",
-            call,
-            policy=self.retry,
-            transient=transient_code(what),
-            give_up=give_up(what),
-        )
+        return await call_retrying("Cloud Run", what, call, policy=self.retry)

@@ -5,34 +5,27 @@ real gRPC, from sync or async tests alike: the server runs its own event loop in
 background thread, so the client can live on the test's loop. What the RPCs do is
 :class:`~wt_testkit.batch.jobs.JobStore`; what goes wrong on purpose is
 :class:`~wt_testkit.batch.faults.FaultInjection`; this module only wires them to
-``grpc.aio`` (plus latency) and starts and stops the listener.
+``grpc.aio`` and starts and stops the listener (the serving itself is
+:class:`~wt_testkit._grpc_server.LoopbackGrpcServer`, shared with the Cloud Run stand-in).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-from types import TracebackType
-from typing import Any
 
-import grpc
 from google.cloud import batch_v1
 
+from wt_testkit._grpc_server import LoopbackGrpcServer
 from wt_testkit.batch.control import ControlEndpoint
-from wt_testkit.batch.faults import METHODS, SERVICE, FaultInjection, RpcError
+from wt_testkit.batch.faults import METHODS, SERVICE, FaultInjection
 from wt_testkit.batch.jobs import JobStore
 from wt_testkit.batch.lifecycle import Lifecycle
 
 __all__ = ["InProcessBatchServer"]
 
-_REQUESTS: dict[str, Any] = {
-    method: getattr(batch_v1, f"{method}Request").pb() for method in METHODS
-}
-"""Raw request proto class per RPC (the store works on raw protos: cheaper than proto-plus)."""
 
-
-class InProcessBatchServer(JobStore, FaultInjection):
+class InProcessBatchServer(JobStore, FaultInjection, LoopbackGrpcServer):
     """A real gRPC ``BatchService`` on loopback, with state control and fault injection.
 
     Job control and observation (``set_job_state``, ``jobs``, ``created_jobs``, …)
@@ -46,6 +39,9 @@ class InProcessBatchServer(JobStore, FaultInjection):
         lifecycle: states new jobs pass through automatically (see :mod:`wt_testkit.batch`).
     """
 
+    _services = {SERVICE: METHODS}
+    _requests = {method: getattr(batch_v1, f"{method}Request").pb() for method in METHODS}
+
     def __init__(
         self,
         *,
@@ -56,16 +52,7 @@ class InProcessBatchServer(JobStore, FaultInjection):
     ) -> None:
         JobStore.__init__(self, lifecycle)
         FaultInjection.__init__(self)
-        self.host = host
-        self._port = port
-        self.latency = latency
-        """Seconds each call sleeps before it is handled (never blocks other calls)."""
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._bound_port: int | None = None
-        self._startup_error: BaseException | None = None
-        self._grace = 0.5
+        LoopbackGrpcServer.__init__(self, host=host, port=port, latency=latency)
         self._control: ControlEndpoint | None = None
 
     @property
@@ -120,78 +107,3 @@ class InProcessBatchServer(JobStore, FaultInjection):
             raise RuntimeError("the control endpoint is already running")
         self._control = ControlEndpoint(self, self.host, port)
         return self._control.url
-
-    def __enter__(self) -> InProcessBatchServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main(ready))
-        except BaseException as exc:  # surfaced to start() instead of dying silently
-            self._startup_error = exc
-            ready.set()
-        finally:
-            loop.close()
-            self._loop = None
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._stopping = asyncio.Event()
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers((self._generic_handler(),))
-        port = server.add_insecure_port(f"{self.host}:{self._port}")
-        if port == 0:
-            raise RuntimeError(f"cannot bind {self.host}:{self._port}")
-        await server.start()
-        self._bound_port = port
-        ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await server.stop(self._grace)
-
-    def _generic_handler(self) -> Any:
-        def handler(method: str) -> Any:
-            async def behaviour(request: Any, context: Any) -> Any:
-                return await self._dispatch(method, request, context)
-
-            return grpc.unary_unary_rpc_method_handler(
-                behaviour,
-                request_deserializer=_REQUESTS[method].FromString,
-                response_serializer=_serialize,
-            )
-
-        return grpc.method_handlers_generic_handler(
-            SERVICE, {method: handler(method) for method in METHODS}
-        )
-
-    async def _dispatch(self, method: str, request: Any, context: Any) -> Any:
-        self.count_call(method)
-        latency = self.latency
-        if latency > 0:
-            await asyncio.sleep(latency)
-        error, lost = self.take_fault(method)
-        response = None
-        if error is None:
-            try:
-                response = self.handle(method, request)
-            except RpcError as exc:
-                error = exc
-        if error is not None:
-            await context.abort(error.code, error.message)
-        if lost is not None:
-            await context.abort(lost, f"{method} reply lost after commit (injected)")
-        return response
-
-
-def _serialize(message: Any) -> bytes:
-    return bytes(message.SerializeToString())

@@ -5,34 +5,26 @@ real gRPC (``google.cloud.run.v2.Jobs`` and ``.Executions`` on one port). What
 the RPCs do is :class:`~wt_testkit.cloudrun.executions.ExecutionStore`; what goes
 wrong on purpose is the Batch stand-in's
 :class:`~wt_testkit.batch.faults.FaultInjection` (same ``fail_next``/``deny``/
-``lose_reply_after_commit``, by RPC name).
+``lose_reply_after_commit``, by RPC name); the serving is
+:class:`~wt_testkit._grpc_server.LoopbackGrpcServer`, shared with the Batch stand-in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any
 
-import grpc
 from google.cloud import run_v2
 
-from wt_testkit.batch.faults import FaultInjection, RpcError
+from wt_testkit._grpc_server import LoopbackGrpcServer
+from wt_testkit.batch.faults import FaultInjection
 from wt_testkit.cloudrun.executions import METHODS, ExecutionStore
 
 __all__ = ["InProcessCloudRunServer"]
 
-_SERVICES = {
-    "google.cloud.run.v2.Jobs": ("GetJob", "RunJob"),
-    "google.cloud.run.v2.Executions": ("GetExecution", "ListExecutions", "CancelExecution"),
-}
-_REQUESTS: dict[str, Any] = {method: getattr(run_v2, f"{method}Request").pb() for method in METHODS}
 
-
-class InProcessCloudRunServer(ExecutionStore, FaultInjection):
+class InProcessCloudRunServer(ExecutionStore, FaultInjection, LoopbackGrpcServer):
     """A real gRPC Cloud Run Jobs + Executions endpoint on loopback.
 
     In-process use::
@@ -48,6 +40,12 @@ class InProcessCloudRunServer(ExecutionStore, FaultInjection):
         lifecycle: states new executions pass through (see :class:`ExecutionStore`).
     """
 
+    _services = {
+        "google.cloud.run.v2.Jobs": ("GetJob", "RunJob"),
+        "google.cloud.run.v2.Executions": ("GetExecution", "ListExecutions", "CancelExecution"),
+    }
+    _requests = {method: getattr(run_v2, f"{method}Request").pb() for method in METHODS}
+
     def __init__(
         self,
         *,
@@ -58,14 +56,7 @@ class InProcessCloudRunServer(ExecutionStore, FaultInjection):
     ) -> None:
         ExecutionStore.__init__(self, lifecycle)
         FaultInjection.__init__(self, METHODS)
-        self.host = host
-        self._port = port
-        self.latency = latency
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._bound_port: int | None = None
-        self._startup_error: BaseException | None = None
+        LoopbackGrpcServer.__init__(self, host=host, port=port, latency=latency)
 
     @property
     def address(self) -> str:
@@ -97,72 +88,3 @@ class InProcessCloudRunServer(ExecutionStore, FaultInjection):
                 loop.call_soon_threadsafe(stopping.set)
         thread.join(grace + 10)
         self._thread = None
-
-    def __enter__(self) -> InProcessCloudRunServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main(ready))
-        except BaseException as exc:  # surfaced to start() instead of dying silently
-            self._startup_error = exc
-            ready.set()
-        finally:
-            loop.close()
-            self._loop = None
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._stopping = asyncio.Event()
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers(
-            tuple(
-                grpc.method_handlers_generic_handler(
-                    service, {method: self._handler(method) for method in methods}
-                )
-                for service, methods in _SERVICES.items()
-            )
-        )
-        port = server.add_insecure_port(f"{self.host}:{self._port}")
-        if port == 0:
-            raise RuntimeError(f"cannot bind {self.host}:{self._port}")
-        await server.start()
-        self._bound_port = port
-        ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await server.stop(0.5)
-
-    def _handler(self, method: str) -> Any:
-        async def behaviour(request: Any, context: Any) -> Any:
-            self.count_call(method)
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
-            error, lost = self.take_fault(method)
-            response = None
-            if error is None:
-                try:
-                    response = self.handle(method, request)
-                except RpcError as exc:
-                    error = exc
-            if error is not None:
-                await context.abort(error.code, error.message)
-            if lost is not None:
-                await context.abort(lost, f"{method} reply lost after commit (injected)")
-            return response
-
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=_REQUESTS[method].FromString,
-            response_serializer=lambda message: bytes(message.SerializeToString()),
-        )
