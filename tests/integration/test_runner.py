@@ -241,7 +241,8 @@ async def test_an_archive_run_is_refused_by_the_runner_not_run_beside_the_operat
 ) -> None:
     # The archive is unpacked where the operator runs, out of the runner's sight; running
     # it in the operator container instead would hand it the operator's token and uid.
-    start_with_runner()
+    # (Even from a source the admin allows.)
+    start_with_runner(WT_OPERATOR_ALLOWED_ARCHIVE_URLS="http://127.0.0.1:*")
     archive = {
         "archiveUrl": "http://127.0.0.1:9/environment.tar",
         "archiveDigest": "sha256:" + "0" * 64,
