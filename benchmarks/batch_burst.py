@@ -30,7 +30,8 @@ from wt_envtest import Runs
 from wt_operator.api import FINALIZER, Phase, Reason
 from wt_operator.core.batch import job_status
 from wt_operator.core.status import Transition, status_patch
-from wt_operator.shell.kube import RunRef, event_body
+from wt_operator.shell.kube import event_body
+from wt_operator.shell.refs import RunRef
 from wt_testkit.workflows import SAMPLE_WORKFLOW
 
 BATCH_SPEC: dict[str, Any] = {

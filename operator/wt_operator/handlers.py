@@ -23,8 +23,10 @@ from wt_operator.metrics import Metrics
 from wt_operator.schedule_handlers import register_schedules
 from wt_operator.shell.credentials import in_cluster, kubeconfig_needs_plugins
 from wt_operator.shell.invokers import Invokers
-from wt_operator.shell.kube import KubeClient, RunRef, bounded_kopf_session
+from wt_operator.shell.kopf_session import bounded_kopf_session
+from wt_operator.shell.kube import KubeClient
 from wt_operator.shell.peering import warn_while_missing
+from wt_operator.shell.refs import RunRef
 from wt_operator.shell.retention import Reaper
 from wt_operator.shell.run import CancelRequests, SystemClock
 from wt_operator.shell.runner_client import RunnerInvokers

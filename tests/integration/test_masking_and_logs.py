@@ -20,7 +20,8 @@ from tests.integration.test_kubectl_plugin import kubectl_wt
 from wt_envtest.runs import Runs, condition
 from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.shell.credentials import Credentials
-from wt_operator.shell.kube import KubeClient, LogRecord, RunRef
+from wt_operator.shell.kube import KubeClient
+from wt_operator.shell.refs import LogRecord, RunRef
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -23,7 +23,7 @@ from wt_operator.config import OperatorConfig
 from wt_operator.core.errors import ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef, RunRequest
 from wt_operator.metrics import Metrics
-from wt_operator.shell.kube import LogRecord, LogTarget, RunRef
+from wt_operator.shell.refs import LogRecord, LogTarget, RunRef
 from wt_operator.shell.run import StopFlag
 from wt_operator.shell.runtime import Runtime
 

@@ -13,7 +13,7 @@ from tests.unit.fakes import FakeKube
 from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.core.errors import InvalidSpecError, Terminal, classify
 from wt_operator.core.masking import Masker, SecretBudget, StreamMasker
-from wt_operator.shell.kube import RunRef
+from wt_operator.shell.refs import RunRef
 from wt_operator.shell.runlog import RunLog
 
 SECRET = "s3cr3t/p+ss=word"

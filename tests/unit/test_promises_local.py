@@ -25,7 +25,7 @@ from wt_operator.core.errors import Terminal
 from wt_operator.core.local import Exited, Stopped, Stopping, TimedOut
 from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import now_iso
-from wt_operator.shell.kube import RunRef
+from wt_operator.shell.refs import RunRef
 from wt_operator.shell.run import StopFlag
 
 SPEC: dict[str, Any] = {

@@ -12,17 +12,15 @@ in-memory double instead.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-import kopf
 
 from wt_invokers.retry import RetryPolicy, retry_call
 from wt_operator.api import (
@@ -30,9 +28,7 @@ from wt_operator.api import (
     ANNOTATION_LOG_COMPLETE,
     ANNOTATION_LOG_TRUNCATED,
     ANNOTATION_LOG_WRITER,
-    API_VERSION,
     GROUP,
-    KIND,
     LABEL_RUN_NAME,
     LABEL_RUN_UID,
     LOG_KEY,
@@ -45,19 +41,9 @@ from wt_operator.core.errors import KubeApiError, ReferenceResolutionError, RunG
 from wt_operator.core.spec import KeyRef
 from wt_operator.core.status import now_iso
 from wt_operator.shell.credentials import Credentials
+from wt_operator.shell.refs import LogRecord, LogTarget, RunRef
 
-__all__ = [
-    "HttpError",
-    "Kube",
-    "KubeClient",
-    "LogRecord",
-    "LogTarget",
-    "RunRef",
-    "bounded_kopf_session",
-    "event_body",
-    "log_target",
-    "segment",
-]
+__all__ = ["HttpError", "Kube", "KubeClient", "event_body", "segment"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,60 +52,9 @@ _TRANSIENT_HTTP = {401, 429, 500, 502, 503, 504}
 _POOL = 100
 """Connections for the operator's own requests; hundreds of runs starting at once each
 write a status, and a smaller pool made them queue (measured: throughput halved at 10)."""
-# Concurrent short requests kopf may have in flight (finalizer patches), besides watches.
-_KOPF_REQUEST_POOL = 32
 _JSON = "application/json"
 # Merge patch replaces lists (conditions) whole and needs no resourceVersion.
 _MERGE_PATCH = "application/merge-patch+json"
-
-
-@dataclasses.dataclass(frozen=True)
-class RunRef:
-    """Identity of one WorkflowRun, as kopf hands it to handlers."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    def owner_reference(self) -> dict[str, str]:
-        """The run as the owner of an object in its namespace (garbage-collected with it)."""
-        return {"apiVersion": API_VERSION, "kind": KIND, "name": self.name, "uid": self.uid}
-
-    def object_reference(self) -> dict[str, str]:
-        """The run as an Event's ``involvedObject`` (and kopf's log records) name it."""
-        return {**self.owner_reference(), "namespace": self.namespace}
-
-
-@dataclasses.dataclass(frozen=True)
-class LogRecord:
-    """The stored output of a Local run (what its log ConfigMap holds)."""
-
-    text: str
-    total_bytes: int
-    truncated: bool
-    complete: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class LogTarget:
-    """The log ConfigMap the operator created for a run (``uid``: that object, no other)."""
-
-    name: str
-    uid: str
-    displaced: str | None = None
-    """The name it could not use because someone else's object held it (None: none)."""
-
-
-def log_target(recorded: Any) -> LogTarget | None:
-    """The log object a status recorded (``status.log``), or None when there is none."""
-    if not isinstance(recorded, Mapping):
-        return None
-    name, uid = recorded.get("configMap"), recorded.get("uid")
-    return LogTarget(str(name), str(uid)) if name and uid else None
 
 
 class Kube(Protocol):
@@ -153,32 +88,6 @@ class Kube(Protocol):
 
     async def peering_exists(self, namespace: str | None, name: str) -> bool:
         """Whether the kopf peering object exists (cluster-wide when ``namespace`` is None)."""
-
-
-def bounded_kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.AiohttpSession:
-    """kopf's HTTP session, with a bounded connection pool.
-
-    kopf's own session has no connection limit. When hundreds of runs arrive at once,
-    each of their finalizer patches opens a new TLS connection (measured: 300 or more),
-    and the handshakes cost CPU on both ends. This session carries kopf's credentials
-    and allows ``streams`` long-lived watch connections plus a pool of short requests,
-    so watches can never take every slot.
-    """
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=streams + _KOPF_REQUEST_POOL, ssl=info.as_ssl_context()
-        ),
-        headers=info.as_http_headers(),  # bearer token or basic auth, as kopf would send
-        proxy=info.proxy_url,
-        trust_env=info.trust_env,
-    )
-    return kopf.AiohttpSession(
-        server=info.server,
-        default_namespace=info.default_namespace,
-        priority=info.priority,
-        expiration=info.expiration,
-        aiohttp_session=session,
-    )
 
 
 def segment(value: str) -> str:

@@ -29,7 +29,7 @@ from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import Transition, log_tail
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
-from wt_operator.shell.kube import LogTarget, log_target
+from wt_operator.shell.refs import LogTarget, log_target
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.run import RunContext, StopRequested
 from wt_operator.shell.runlog import RunLog

@@ -24,7 +24,8 @@ from wt_operator.core.local import Stopping
 from wt_operator.core.masking import Masker
 from wt_operator.core.status import Transition, parse_time, remaining, status_patch
 from wt_operator.metrics import Metrics
-from wt_operator.shell.kube import Kube, RunRef
+from wt_operator.shell.kube import Kube
+from wt_operator.shell.refs import RunRef
 
 __all__ = [
     "CancelRequests",

@@ -27,7 +27,8 @@ from typing import Any
 from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.core.errors import KubeApiError, RunGoneError
 from wt_operator.core.masking import Masker, StreamMasker
-from wt_operator.shell.kube import Kube, LogRecord, LogTarget, RunRef
+from wt_operator.shell.kube import Kube
+from wt_operator.shell.refs import LogRecord, LogTarget, RunRef
 
 __all__ = ["RunLog"]
 

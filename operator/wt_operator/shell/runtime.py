@@ -26,8 +26,9 @@ from wt_operator.metrics import Metrics
 from wt_operator.shell.batch_runner import BatchRunner
 from wt_operator.shell.cloudrun_runner import CloudRunRunner
 from wt_operator.shell.invokers import InvokerFactory
-from wt_operator.shell.kube import Kube, RunRef
+from wt_operator.shell.kube import Kube
 from wt_operator.shell.local_runner import LocalRunner
+from wt_operator.shell.refs import RunRef
 from wt_operator.shell.run import (
     Clock,
     RunContext,
