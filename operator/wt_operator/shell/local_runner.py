@@ -171,7 +171,12 @@ class LocalRunner:
 
     async def _take_slot(self, ctx: RunContext, req: RunRequest) -> bool:
         """Wait for a free slot (recording Queued if none is free); False once ended."""
-        if self.slots.locked() and ctx.phase != Phase.QUEUED:
+        if not self.slots.locked():
+            # Taken at once, with no await between the look and the take: runs arriving in
+            # the same loop turn cannot all see this slot free and then wait unrecorded.
+            await self.slots.acquire()
+            return True
+        if ctx.phase != Phase.QUEUED:
             await ctx.record(local.queued(self.config.max_concurrent_local_runs))
         self.metrics.queued.inc()
         try:
