@@ -50,12 +50,17 @@ async def retry_call(
     policy: RetryPolicy,
     transient: Callable[[BaseException], str | None],
     give_up: Callable[[BaseException, str, int], BaseException],
+    on_failure: Callable[[BaseException, str, float], Awaitable[None]] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """``call()`` until it succeeds, fails permanently or attempts run out.
 
     ``transient(exc)`` names the failure (e.g. ``"UNAVAILABLE"``) when it is worth
     retrying and returns None otherwise: then ``exc`` propagates untouched.
     ``give_up(exc, code, attempts)`` builds the error raised when attempts run out.
+    ``on_failure(exc, code, pause)`` is awaited before each pause, for callers that must
+    tell someone (record a status, send an Event) while they keep trying; ``sleep`` is
+    how the pause is taken (the operator's runs pass their clock, which tests control).
     """
     bound = policy.initial_backoff
     attempt = 0
@@ -80,5 +85,7 @@ async def retry_call(
             )
             if policy.on_retry is not None:
                 policy.on_retry(what, code)
-            await asyncio.sleep(pause)
+            if on_failure is not None:
+                await on_failure(exc, code, pause)
+            await sleep(pause)
             bound = min(bound * 2, policy.max_backoff)
