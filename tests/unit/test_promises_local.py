@@ -244,7 +244,11 @@ def test_a_lost_run_says_whether_its_orphan_was_killed() -> None:
     assert local.lost(0).reason == Reason.INVOKER_LOST
 
 
-async def test_processes_surviving_a_cancel_are_killed_again_with_capped_backoff() -> None:
+async def test_processes_surviving_a_cancel_are_killed_again_with_capped_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each jittered pause at its upper bound, so the bounds themselves are seen.
+    monkeypatch.setattr("wt_invokers.retry.random.uniform", lambda low, high: high)
     local = FakeLocal(seconds=30)
     invokers = FakeInvokers(local, survivors={REF.uid: 5})
     runtime, kube, _, clock = make_runtime(invokers=invokers, retry_backoff_max=2.0)
@@ -255,7 +259,10 @@ async def test_processes_surviving_a_cancel_are_killed_again_with_capped_backoff
     await asyncio.wait_for(task, 10)
     assert kube.reasons == ["Running", "Cancelling", "Cancelled"]
     assert invokers.killed == [REF.uid] * 5
+    # The one retry loop's pauses: 1 s doubling to the cap, taken on the run's clock (so
+    # this test waits for none of them).
     assert clock.slept == [1.0, 2.0, 2.0, 2.0, 2.0]
+    assert "survived SIGKILL" in kube.patches[1]["message"]
 
 
 async def test_a_secret_printed_by_the_workflow_is_masked_in_the_operators_log(

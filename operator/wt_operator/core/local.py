@@ -13,7 +13,7 @@ import enum
 import signal
 
 from wt_operator.api import Phase, Reason
-from wt_operator.core.errors import Terminal
+from wt_operator.core.errors import Terminal, Transient, classify
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 
@@ -25,13 +25,17 @@ __all__ = [
     "Stopping",
     "TimedOut",
     "deadline_while_queued",
+    "failed",
     "lost",
+    "lost_runner_unreachable",
+    "lost_spec_unreadable",
     "not_installed",
     "outcome",
     "queued",
     "resume",
     "running",
     "stopped_while_queued",
+    "survivors",
 ]
 
 
@@ -78,6 +82,40 @@ def lost(killed: int, *, why: str | None = None) -> Transition:
         Reason.INVOKER_LOST,
         f"the operator restarted while this run was in flight{cause}; its process {state}. "
         "Create a new WorkflowRun to run it again.",
+    )
+
+
+def lost_spec_unreadable(killed: int, error: BaseException) -> Transition:
+    """Found ``Running`` after a restart, but its spec (or its Secrets) can no longer be read:
+    it cannot be followed with its output masked, so it is ended."""
+    return lost(killed, why=f"its spec can no longer be read ({error})")
+
+
+def lost_runner_unreachable(error: BaseException) -> Transition:
+    """Found ``Running`` after a restart while the runner that holds it does not answer:
+    said at once, never a hang (nothing could be killed from here)."""
+    return lost(0, why=f"the runner is unreachable ({error})")
+
+
+def failed(error: BaseException) -> Terminal:
+    """Starting or following the process failed. Final even when :func:`classify` calls it
+    transient: ``Running`` is already recorded, so a retried reconciler would find the run
+    Running with no process of its own and end it ``InvokerLost`` with a vaguer message."""
+    verdict = classify(error)
+    if isinstance(verdict, Terminal):
+        return verdict
+    detail = verdict.detail if isinstance(verdict, Transient) else str(error)
+    return Terminal(Reason.START_FAILED, detail)
+
+
+def survivors(pids: set[int]) -> Transition:
+    """Cancelled, but processes of the run outlived SIGKILL: the run (and its finalizer)
+    stays until they are gone; said once, while the kill is retried."""
+    return Transition(
+        Phase.RUNNING,
+        Reason.CANCELLING,
+        f"deleted; process(es) {sorted(pids)} of the run survived SIGKILL; "
+        "retrying. The run is kept until they are gone.",
     )
 
 

@@ -17,16 +17,17 @@ from typing import Any
 
 from wt_invokers import InvocationTimeoutError
 from wt_invokers.invocation import Invocation
-from wt_operator.api import Phase, Reason
+from wt_invokers.retry import RetryPolicy, retry_call
+from wt_operator.api import Phase
 from wt_operator.config import OperatorConfig
 from wt_operator.core import local
-from wt_operator.core.errors import InvokerLostError, Terminal, Transient, classify
+from wt_operator.core.errors import InvokerLostError
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
 from wt_operator.core.local import Exited, LocalOutcome, Stopped, Stopping, TimedOut
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest, parse_spec
-from wt_operator.core.status import Transition, log_tail
+from wt_operator.core.status import log_tail
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
 from wt_operator.shell.refs import LogTarget, log_target
@@ -66,6 +67,13 @@ class LocalRunner:
         self.metrics = metrics
         self.output_logger = output_logger
         self.slots = asyncio.Semaphore(config.max_concurrent_local_runs)
+        self.kill_policy = RetryPolicy(
+            # Until they are gone: the finalizer holds the deleted run until then, and a
+            # process that outlives SIGKILL (uninterruptible I/O) usually goes in seconds.
+            max_attempts=None,
+            initial_backoff=1.0,
+            max_backoff=config.retry_backoff_max,
+        )
         # Masking output has threads of its own: a burst of long lines from several runs
         # must not occupy the default executor that DNS lookups and file I/O wait on.
         self.masking = concurrent.futures.ThreadPoolExecutor(
@@ -129,7 +137,7 @@ class LocalRunner:
             )
         except Exception as exc:
             killed = await self.invokers.kill_stale(uid)
-            await ctx.record(local.lost(killed, why=f"its spec can no longer be read ({exc})"))
+            await ctx.record(local.lost_spec_unreadable(killed, exc))
             return
         ctx.masker = await asyncio.to_thread(Masker, resolved.secrets)
         # The log the previous operator wrote (status.log) is written on, not replaced.
@@ -139,7 +147,7 @@ class LocalRunner:
             try:
                 killed = await self.invokers.kill_stale(uid)
             except RunnerUnavailableError as exc:  # no runner to ask: say so, never hang
-                await ctx.record(local.lost(0, why=f"the runner is unreachable ({exc})"))
+                await ctx.record(local.lost_runner_unreachable(exc))
                 return
             await ctx.record(local.lost(killed))
             return
@@ -241,10 +249,7 @@ class LocalRunner:
             if invocation is not None:
                 await invoker.start(invocation)
         except Exception as exc:
-            verdict = classify(exc)
-            if isinstance(verdict, Transient):
-                verdict = Terminal(Reason.START_FAILED, verdict.detail)
-            return verdict
+            return local.failed(exc)
         try:
             code = await ctx.until_stopped(
                 invoker.wait(timeout=ctx.remaining(req.active_deadline_seconds))
@@ -252,7 +257,7 @@ class LocalRunner:
         except InvocationTimeoutError:
             return TimedOut()
         except InvokerLostError as exc:  # the runner restarted or stopped answering
-            return Terminal(Reason.INVOKER_LOST, str(exc))
+            return local.failed(exc)
         except StopRequested as stop:
             if stop.why is Stopping.OPERATOR and isinstance(invoker, RemoteInvoker):
                 # The run lives on in the runner: the next operator picks it up by marker.
@@ -264,19 +269,35 @@ class LocalRunner:
 
     async def _until_gone(self, ctx: RunContext) -> None:
         """Keep killing until no process of the run is left (the finalizer waits for this)."""
-        delay = 1.0
-        reported = False
-        while left := await self.invokers.leftovers(ctx.ref.uid):
-            if not reported:
-                reported = True
-                await ctx.record(
-                    Transition(
-                        Phase.RUNNING,
-                        Reason.CANCELLING,
-                        f"deleted; process(es) {sorted(left)} of the run survived SIGKILL; "
-                        "retrying. The run is kept until they are gone.",
-                    )
-                )
-            await self.invokers.kill_stale(ctx.ref.uid)
-            await ctx.clock.sleep(delay)
-            delay = min(delay * 2, self.config.retry_backoff_max)
+        uid = ctx.ref.uid
+        recorded = False
+
+        async def kill_all() -> None:
+            left = await self.invokers.leftovers(uid)
+            if left:
+                await self.invokers.kill_stale(uid)
+                raise _Survivors(left)
+
+        async def say_once(exc: BaseException, code: str, pause: float) -> None:
+            nonlocal recorded
+            if not recorded and isinstance(exc, _Survivors):
+                recorded = True
+                await ctx.record(local.survivors(exc.pids))
+
+        await retry_call(
+            f"killing what is left of {ctx.ref}",
+            kill_all,
+            policy=self.kill_policy,
+            transient=lambda exc: "SURVIVED" if isinstance(exc, _Survivors) else None,
+            give_up=lambda exc, code, attempts: exc,  # unreachable: no attempt limit
+            on_failure=say_once,
+            sleep=ctx.clock.sleep,
+        )
+
+
+class _Survivors(Exception):
+    """Processes of the run outlived a kill (retried until they are gone)."""
+
+    def __init__(self, pids: set[int]) -> None:
+        super().__init__(f"process(es) {sorted(pids)} survived SIGKILL")
+        self.pids = pids
