@@ -281,6 +281,9 @@ class Reason(enum.StrEnum):
     """A Batch job with this run's id exists but belongs to another run."""
     JOB_NOT_FOUND = "JobNotFound"
     """The pre-deployed Cloud Run Job the run names does not exist (or is not visible)."""
+    RETRYING = "Retrying"
+    """Not a failure: a step failed transiently (Batch unavailable, …) and is retried with
+    backoff; the phase is kept."""
 
 
 class KeyRefDict(TypedDict):

@@ -18,6 +18,7 @@ from wt_operator.config import OperatorConfig
 from wt_operator.core.local import Stopping
 from wt_operator.core.retention import expiry, ttl_for
 from wt_operator.core.status import is_active
+from wt_operator.kopf_errors import kopf_errors
 from wt_operator.kopf_settings import configure_settings
 from wt_operator.metrics import Metrics
 from wt_operator.schedule_handlers import register_schedules
@@ -214,6 +215,7 @@ def register(
         cancellation_timeout=None,
         cancellation_polling=1.0,
     )
+    @kopf_errors(config.retry_backoff_max)
     async def workflowrun_daemon(
         *,
         name: str,
@@ -269,6 +271,7 @@ def register(
 
     # One low-level handler: kopf stores nothing for it (no extra writes per run).
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=needs_event)
+    @kopf_errors(config.retry_backoff_max)
     async def workflowrun_event(
         *,
         type: str | None,

@@ -17,7 +17,7 @@ import dataclasses
 from wt_invokers import PermanentSubmissionError
 from wt_invokers.cloud_run_jobs import ExecutionInfo, execution_console_url
 from wt_operator.api import CloudRunStatus, Phase, Reason
-from wt_operator.core.errors import Terminal, Transient, classify
+from wt_operator.core.errors import Terminal, Verdict, classify
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 
@@ -79,7 +79,7 @@ def execution_status(job_name: str, info: ExecutionInfo | None = None) -> CloudR
     return out
 
 
-def trigger_failed(exc: BaseException, job_name: str) -> Terminal | Transient:
+def trigger_failed(exc: BaseException, job_name: str) -> Verdict:
     """What a failed trigger means; Cloud Run's refusals named as such."""
     match exc:
         case PermanentSubmissionError(code="NOT_FOUND"):

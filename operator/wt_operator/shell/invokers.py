@@ -2,8 +2,8 @@
 
 Exists so the reconcilers never construct library objects themselves: the real
 :class:`Invokers` applies the operator's settings (workspace, launcher, GCP
-defaults, one shared Batch client, a retry policy that keeps trying and counts
-every retry), and unit tests hand the same reconcilers scripted doubles.
+defaults, one shared Batch client, a retry policy that gives up after a few minutes
+and counts every retry), and unit tests hand the same reconcilers scripted doubles.
 """
 
 from __future__ import annotations
@@ -38,7 +38,18 @@ from wt_operator.core.policy import placement
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
 
-__all__ = ["BatchInvoker", "CloudRunInvoker", "InvokerFactory", "Invokers", "LocalInvoker"]
+__all__ = [
+    "SUBMISSION_ATTEMPTS",
+    "BatchInvoker",
+    "CloudRunInvoker",
+    "InvokerFactory",
+    "Invokers",
+    "LocalInvoker",
+]
+
+SUBMISSION_ATTEMPTS = 10
+"""Calls of one Batch/Cloud Run request before it gives up: pauses bounded by 0.5, 1, 2 …
+doubling to ``retry_backoff_max`` (60 s), about three minutes at most in all."""
 
 
 class LocalInvoker(Protocol):
@@ -129,7 +140,11 @@ class Invokers:
         )
         self._run_clients: CloudRunClients | None = None
         self.retry = RetryPolicy(
-            max_attempts=None,  # a transient outage never fails a run; a stop cancels the wait
+            # Finite: past a few minutes (at the default 60 s cap) the call gives up with a
+            # TransientSubmissionError, the run says it is Retrying, and kopf retries the
+            # whole step with backoff. Retrying forever in here hid an outage from the user
+            # (the run sat Pending without a word) and held its reconciler in one call.
+            max_attempts=SUBMISSION_ATTEMPTS,
             initial_backoff=0.5,
             max_backoff=config.retry_backoff_max,
             on_retry=lambda what, code: metrics.api_errors.labels("CloudBatch").inc(),

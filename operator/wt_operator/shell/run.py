@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from wt_operator.api import Phase, RunStatus
-from wt_operator.core.errors import Transient, classify
+from wt_operator.core.errors import KubeApiError, Terminal, Transient, classify
 from wt_operator.core.local import Stopping
 from wt_operator.core.masking import Masker
 from wt_operator.core.status import Transition, parse_time, remaining, status_patch
@@ -193,10 +193,17 @@ class RunContext:
                 )
 
     async def fail(self, exc: BaseException) -> None:
-        """Record the terminal outcome ``exc`` means (:func:`core.errors.classify` decides);
-        a transient one is re-raised, so the step is tried again."""
+        """Record the terminal outcome ``exc`` means (:func:`core.errors.classify` decides).
+
+        A transient one is recorded as such (the phase kept, reason ``Retrying``) and
+        re-raised: the reconciler is retried with backoff (``wt_operator.kopf_errors``).
+        """
         verdict = classify(exc)
         if isinstance(verdict, Transient):
+            with contextlib.suppress(KubeApiError):  # when the API is the outage, it is logged
+                await self.record(verdict.transition(Phase(self.phase)))
+            raise exc
+        if not isinstance(verdict, Terminal):  # the run is gone
             raise exc
         self.logger.debug("terminal error: %r", exc)
         await self.record(verdict.transition())
