@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = Path(__file__).with_suffix(".json")
 UNIT = [
     "tests/unit/test_core.py",
+    "tests/unit/test_core_errors.py",
+    "tests/unit/test_core_local.py",
+    "tests/unit/test_kopf_errors.py",
     "tests/unit/test_runtime_batch.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",
