@@ -31,6 +31,7 @@ UNIT = [
     "tests/unit/test_core_errors.py",
     "tests/unit/test_core_local.py",
     "tests/unit/test_kopf_errors.py",
+    "tests/unit/test_schedule_handlers.py",
     "tests/unit/test_runtime_batch.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",

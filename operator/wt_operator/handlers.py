@@ -133,7 +133,7 @@ def register(
     registry: kopf.OperatorRegistry, config: OperatorConfig, metrics: Metrics, scope: Scope
 ) -> None:
     """Register the operator's handlers into ``registry``."""
-    register_schedules(registry, metrics)
+    register_schedules(registry, metrics, retry_backoff_max=config.retry_backoff_max)
 
     @kopf.on.login(registry=registry)
     async def operator_login(memo: kopf.Memo, **kwargs: Any) -> Any:

@@ -14,16 +14,19 @@ from typing import Any
 import kopf
 
 from wt_operator.api import GROUP, LABEL_SCHEDULE, PLURAL, SCHEDULE_PLURAL, VERSION
+from wt_operator.core.errors import Transient, classify
+from wt_operator.kopf_errors import kopf_errors
 from wt_operator.metrics import Metrics
 from wt_operator.shell.run import SystemClock
 from wt_operator.shell.schedule import ScheduleReconciler
 
-__all__ = ["register_schedules"]
+__all__ = ["after_error", "register_schedules"]
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = 10.0
-"""Seconds before a pass that failed (the API refused a write) is tried again."""
+"""Seconds before a pass that failed for good (the API refused a write as invalid) is tried
+again; transient failures are kopf's to retry, with backoff."""
 
 
 class Wakeups:
@@ -44,9 +47,33 @@ class Wakeups:
         self._events.pop((namespace, name), None)
 
 
-def register_schedules(registry: kopf.OperatorRegistry, metrics: Metrics) -> None:
+def after_error(exc: Exception, namespace: str, name: str) -> float:
+    """Seconds before a schedule's pass that raised ``exc`` is tried again.
+
+    A transient error (``core.errors.classify``) is re-raised: it reaches kopf through
+    :func:`~wt_operator.kopf_errors.kopf_errors`, which retries the daemon with backoff.
+    Any other is logged and retried by the daemon's own loop, which also wakes when the
+    schedule is edited: a permanent kopf error would stop the daemon for good (kopf never
+    starts it again), and the schedule would stop firing even once it is fixed.
+    """
+    if isinstance(classify(exc), Transient):
+        raise exc
+    log.error(
+        "reconciling WorkflowSchedule %s/%s failed; retrying in %gs",
+        namespace,
+        name,
+        RETRY_AFTER_ERROR,
+        exc_info=exc,
+    )
+    return RETRY_AFTER_ERROR
+
+
+def register_schedules(
+    registry: kopf.OperatorRegistry, metrics: Metrics, *, retry_backoff_max: float = 60.0
+) -> None:
     """Register the WorkflowSchedule handlers (after :func:`handlers.register`, whose
-    start-up handler creates the Kubernetes client they share)."""
+    start-up handler creates the Kubernetes client they share); ``retry_backoff_max`` caps
+    kopf's pauses between retries of a transient failure."""
     wakeups = Wakeups()
 
     @kopf.daemon(
@@ -57,6 +84,7 @@ def register_schedules(registry: kopf.OperatorRegistry, metrics: Metrics) -> Non
         registry=registry,
         cancellation_timeout=10.0,
     )
+    @kopf_errors(retry_backoff_max)
     async def workflowschedule_daemon(
         *, name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: Any, **_: Any
     ) -> None:
@@ -68,9 +96,8 @@ def register_schedules(registry: kopf.OperatorRegistry, metrics: Metrics) -> Non
                 wake.clear()
                 try:
                     delay = await reconciler.reconcile(ns, name)
-                except Exception:
-                    log.exception("reconciling WorkflowSchedule %s/%s failed; retrying", ns, name)
-                    delay = RETRY_AFTER_ERROR
+                except Exception as exc:
+                    delay = after_error(exc, ns, name)
                 if delay is None:
                     return
                 waiter = asyncio.ensure_future(wake.wait())

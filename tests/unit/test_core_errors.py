@@ -26,6 +26,7 @@ from wt_operator.core.errors import (
     classify,
     retry_delay,
 )
+from wt_operator.shell.kube import HttpError
 from wt_operator.shell.runner_client import RunnerUnavailableError
 
 # (exception, verdict, reason for a Terminal, a piece of the message or detail)
@@ -68,6 +69,9 @@ TABLE: list[tuple[BaseException, type, Reason | None, str]] = [
     (KubeApiError("etcd", status=500), Transient, None, "(500)"),
     (KubeApiError("bad request", status=400), Terminal, Reason.START_FAILED, "(400)"),
     (KubeApiError("too long", status=422), Terminal, Reason.START_FAILED, "(422)"),
+    # What the Kubernetes client raises where a caller does not translate it (schedules).
+    (HttpError(403, "Forbidden", b'{"message": "no RBAC"}'), Transient, None, "no RBAC"),
+    (HttpError(422, "Invalid", b""), Terminal, Reason.START_FAILED, "(422)"),
     (RunGoneError("team-a/nightly"), Gone, None, ""),
 ]
 

@@ -103,12 +103,14 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class HttpError(Exception):
-    """The API server answered a request with an error status (and why, when it said)."""
+class HttpError(KubeApiError):
+    """The API server answered a request with an error status (and why, when it said).
+
+    A :class:`KubeApiError`, so what escapes a caller that does not translate it (the
+    schedule reconciler) is still judged by ``core.errors.classify`` by its status."""
 
     def __init__(self, status: int, reason: str, body: bytes) -> None:
-        super().__init__(f"HTTP {status} {reason}" + _status_message(body))
-        self.status = status
+        super().__init__(f"HTTP {status} {reason}" + _status_message(body), status=status)
 
 
 def _status_message(body: bytes) -> str:
