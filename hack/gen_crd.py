@@ -469,7 +469,7 @@ STATUS = obj(
             "CamelCase reason of the last transition (the Succeeded condition's reason): "
             "Queued, Running, Submitted, Succeeded, Failed, DeadlineExceeded, Cancelled, "
             "Cancelling, InvokerLost, NotInstalled, InvalidSpec, SubmissionRejected, "
-            "PolicyDenied, StartFailed, JobConflict."
+            "PolicyDenied, StartFailed, JobConflict, Retrying (not a failure: a step is retried)."
         ),
         "observedGeneration": i("metadata.generation the status reflects."),
         "workflowRunId": s("The run id passed to the workflow (spec.workflowRunId or the uid)."),
