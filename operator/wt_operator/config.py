@@ -220,7 +220,8 @@ class OperatorConfig:
     """Port of the liveness endpoint ``/healthz``; 0 turns it off (``WT_OPERATOR_HEALTH_PORT``)."""
 
     retry_backoff_max: float = 60.0
-    """Cap of the exponential backoff when the Kubernetes or Batch API fails transiently
+    """Cap of the exponential backoff when the Kubernetes or Batch API fails transiently,
+    and of the pause before kopf retries a step that gave up (a run saying ``Retrying``)
     (``WT_OPERATOR_RETRY_BACKOFF_MAX``)."""
 
     runner_socket: Path | None = None
