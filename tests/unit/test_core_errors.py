@@ -12,12 +12,7 @@ from wt_invokers import (
     TransientSubmissionError,
 )
 from wt_operator.api import Reason
-from wt_operator.core.errors import (
-    InvalidSpecError,
-    Terminal,
-    Transient,
-    classify,
-)
+from wt_operator.core.errors import InvalidSpecError, Terminal, Transient, classify
 
 
 @pytest.mark.parametrize(

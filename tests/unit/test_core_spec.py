@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.samples import LOCAL
-from wt_operator.core.errors import (
-    InvalidSpecError,
-)
+from wt_operator.core.errors import InvalidSpecError
 from wt_operator.core.spec import parse_spec
 
 

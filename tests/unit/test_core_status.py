@@ -7,13 +7,7 @@ import datetime as dt
 from tests.unit.samples import NOW
 from wt_operator.api import Phase, Reason
 from wt_operator.core.masking import Masker
-from wt_operator.core.status import (
-    Transition,
-    is_active,
-    log_tail,
-    remaining,
-    status_patch,
-)
+from wt_operator.core.status import Transition, is_active, log_tail, remaining, status_patch
 
 
 def _conds(status: dict[str, object]) -> dict[str, tuple[str, str]]:
