@@ -27,11 +27,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = Path(__file__).with_suffix(".json")
 UNIT = [
-    "tests/unit/test_core.py",
+    # The pure core and its neighbours (settings, CLI, CRD generator, peering), one test
+    # module per module under test.
+    "tests/unit/test_core_batch.py",
     "tests/unit/test_core_errors.py",
+    "tests/unit/test_core_globs.py",
+    "tests/unit/test_core_invocation.py",
     "tests/unit/test_core_local.py",
+    "tests/unit/test_core_retention.py",
+    "tests/unit/test_core_spec.py",
+    "tests/unit/test_core_status.py",
     "tests/unit/test_kopf_errors.py",
     "tests/unit/test_schedule_handlers.py",
+    "tests/unit/test_config.py",
+    "tests/unit/test_gen_crd.py",
+    "tests/unit/test_main.py",
+    "tests/unit/test_masking.py",
+    "tests/unit/test_peering.py",
     "tests/unit/test_runtime_batch.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",

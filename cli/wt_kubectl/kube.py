@@ -1,4 +1,9 @@
-"""The plugin's Kubernetes calls, on kubernetes_asyncio like the operator.
+"""The plugin's Kubernetes calls, on kubernetes_asyncio (the official async client).
+
+Not the operator's own HTTP layer, by design: the plugin runs on a user's machine
+against any kubeconfig kubectl accepts, including credential plugins (``exec``,
+``auth-provider``: GKE's, EKS's) that only the official library can run, and a
+one-shot command does not feel the import and per-request cost the operator avoids.
 
 Two jobs: pick the cluster, user and namespace the way kubectl does
 (``--kubeconfig`` > ``KUBECONFIG`` > ``~/.kube/config``, ``--context``,

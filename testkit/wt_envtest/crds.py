@@ -10,14 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
-if TYPE_CHECKING:
-    from wt_envtest.control_plane import ControlPlane
+__all__ = ["Cluster", "apply_crds", "crd_files", "crd_names", "wait_crd_served"]
 
-__all__ = ["apply_crds", "crd_files", "crd_names", "wait_crd_served"]
+
+class Cluster(Protocol):
+    """What :func:`apply_crds` needs of a cluster; a ``ControlPlane`` is one.
+
+    Named here rather than imported: the control plane uses this module, so an
+    import back (even for typing) would make the two a circle.
+    """
+
+    def kubectl(self, *args: Any) -> object:
+        """Run kubectl against the cluster, raising when it fails."""
+
+    def wait_crd_served(self, name: str) -> None:
+        """Block until CRD ``name`` answers a LIST on every served version."""
 
 
 def crd_files(paths: Iterable[Path]) -> list[Path]:
@@ -37,7 +48,7 @@ def crd_names(path: Path) -> list[str]:
     ]
 
 
-def apply_crds(plane: ControlPlane, paths: Iterable[Path]) -> list[str]:
+def apply_crds(plane: Cluster, paths: Iterable[Path]) -> list[str]:
     """Apply the manifests (server-side) and wait until every CRD in them is served.
 
     ``paths`` are files or folders (their ``*.yaml``; a ``samples/`` subfolder is

@@ -1,8 +1,11 @@
 """Small async helpers to create, read and await WorkflowRuns through the real API.
 
 Exists so integration tests, chaos scenarios and benchmarks say what they mean
-(create, wait for a phase, wait until gone, read Events) through the same real
-client an operator uses, with failures that show the run's last status.
+(create, wait for a phase, wait until gone, read Events), with failures that show
+the run's last status. Built on kubernetes_asyncio (the official async client), not
+on the operator's own HTTP layer, by design: the tests observe the operator through
+a client it does not share, as a user's tools would, so a fault in the operator's
+requests cannot hide itself from the tests that check them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import pytest
 from tests.image.oci import Container
 from tests.image.test_image import TERMINAL, start_operator
 from tests.integration.conftest import local_spec
-from tests.unit.test_chart_render import pod_of, render
+from tests.unit.chart import pod_of, render
 from wt_envtest import Runs
 from wt_operator.api import LOG_KEY, log_configmap_name
 from wt_testkit.workflows import read_echo_file

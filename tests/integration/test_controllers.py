@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import batch_spec, create_tree, local_spec
-from tests.integration.test_kubectl_plugin import kubectl_wt, plugin_env
+from tests.integration.kubectl_plugin import kubectl_wt, plugin_env
 from wt_envtest.runs import Runs
 from wt_operator.api import log_configmap_name
 from wt_testkit.workflows import process_is_alive, wait_process_gone

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import create_tree, local_spec
-from tests.integration.test_kubectl_plugin import kubectl_wt
+from tests.integration.kubectl_plugin import kubectl_wt
 from wt_envtest.runs import Runs
 from wt_testkit.workflows import process_is_alive, read_echo_file, wait_process_gone
 

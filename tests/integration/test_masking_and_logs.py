@@ -16,7 +16,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.integration.conftest import local_spec
-from tests.integration.test_kubectl_plugin import kubectl_wt
+from tests.integration.kubectl_plugin import kubectl_wt
 from wt_envtest.runs import Runs, condition
 from wt_invokers.local import MAX_LINE_BYTES
 from wt_operator.shell.credentials import Credentials

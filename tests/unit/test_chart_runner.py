@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_chart_render import pod_of, render, render_error
+from tests.unit.chart import pod_of, render, render_error
 
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -1,4 +1,4 @@
-"""``core.local``: the status text of every Local outcome, in one table."""
+"""``core/local.py``: the status text of every Local outcome, in one table."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.samples import LOCAL
 from wt_invokers import InvocationStartError, TransientSubmissionError
 from wt_operator.api import Phase, Reason
 from wt_operator.core import local
@@ -178,3 +179,26 @@ def test_a_start_or_follow_that_fails_is_final(error: BaseException, reason: Rea
     assert isinstance(verdict, Terminal)
     assert verdict.reason == reason
     assert str(error) in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "recorded"),
+    [
+        (3, "the workflow exited with 3", 3),
+        (-15, "the workflow was killed by signal 15 (SIGTERM)", 143),
+        (-9, "the workflow was killed by signal 9 (SIGKILL)", 137),
+    ],
+)
+def test_a_signal_killed_workflow_says_so_and_records_128_plus_n(
+    code: int, message: str, recorded: int
+) -> None:
+    # The library returns -N for death by signal N (upstream's convention); status.exitCode
+    # stays a shell's 128+N, never negative, and the message names the signal.
+    req = parse_spec(LOCAL, uid="u-1")
+    t = local.outcome(local.Exited(code), req, tail="")
+    assert (t.phase, t.message, t.exit_code, t.result) == (
+        Phase.FAILED,
+        message,
+        recorded,
+        str(recorded),
+    )

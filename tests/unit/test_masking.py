@@ -125,3 +125,16 @@ def test_the_reader_cuts_long_lines_at_a_character_boundary() -> None:
     assert at == MAX_LINE_BYTES - 1
     assert data[:at].decode() + data[at:].decode() == "." * (MAX_LINE_BYTES - 1) + "€tail"
     assert _cut(b"." * (MAX_LINE_BYTES + 10)) == MAX_LINE_BYTES
+
+
+def test_secrets_are_masked_in_every_form_they_take() -> None:
+    pem = (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n"
+        "AQEFAASCBKcwggSjAgEAAoIB\n-----END PRIVATE KEY-----\n"
+    )
+    masker = Masker(["s3cr3t-token\n", pem, "ab"])
+    assert masker.mask("token: s3cr3t-token") == "token: ***"  # trailing newline stripped
+    assert masker.mask("MIIEvQIBADANBgkqhkiG9w0B") == "***"  # one line of a multi-line value
+    assert masker.mask(pem).count("MIIE") == 0
+    assert masker.mask("ab cd") == "ab cd"  # too short to mask without destroying output
+    assert not Masker([]) and Masker(["abc"])

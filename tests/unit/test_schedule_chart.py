@@ -8,13 +8,11 @@ from typing import Any
 
 import yaml
 
-from tests.unit.test_chart_render import (
+from tests.unit.chart import (
     NON_DEFAULT,
     by_kind,
-    helm,  # noqa: F401  (fixture)
     operator_roles,
     prometheus_rule_groups,
-    promtool,  # noqa: F401  (fixture)
     render,
     verbs_on,
 )
@@ -22,7 +20,7 @@ from tests.unit.test_chart_render import (
 ALERT = "WTWorkflowScheduleNotSucceeding"
 
 
-def test_the_operator_may_run_schedules_and_nothing_more(helm: Path) -> None:  # noqa: F811
+def test_the_operator_may_run_schedules_and_nothing_more(helm: Path) -> None:
     for sets in ([], NON_DEFAULT):
         for role in operator_roles(render(helm, *sets)):
             assert "create" in verbs_on(role, "wt.dev", "workflowruns")
@@ -35,7 +33,7 @@ def test_the_operator_may_run_schedules_and_nothing_more(helm: Path) -> None:  #
             assert verbs_on(role, "wt.dev", "workflowschedules/status") == {"get", "patch"}
 
 
-def test_view_and_edit_cover_schedules(helm: Path) -> None:  # noqa: F811
+def test_view_and_edit_cover_schedules(helm: Path) -> None:
     roles = {
         label.removeprefix("rbac.authorization.k8s.io/aggregate-to-"): role
         for role in by_kind(render(helm), "ClusterRole")
@@ -101,8 +99,8 @@ TESTS = {
 
 
 def test_alert_fires_after_two_intervals_without_success(
-    helm: Path,  # noqa: F811
-    promtool: Path,  # noqa: F811
+    helm: Path,
+    promtool: Path,
     tmp_path: Path,
 ) -> None:
     groups = prometheus_rule_groups(helm)
@@ -122,7 +120,7 @@ def test_alert_fires_after_two_intervals_without_success(
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_operators_creates_are_bound_to_schedule_owned_runs(helm: Path) -> None:  # noqa: F811
+def test_the_operators_creates_are_bound_to_schedule_owned_runs(helm: Path) -> None:
     docs = render(helm)
     [policy] = [
         d

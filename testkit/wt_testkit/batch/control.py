@@ -23,24 +23,52 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from google.cloud import batch_v1
 from google.protobuf import json_format
 
-from wt_testkit.batch.lifecycle import resolve_steps
+from wt_testkit.batch.lifecycle import Lifecycle, resolve_steps
 
-if TYPE_CHECKING:
-    from wt_testkit.batch.server import InProcessBatchServer
+__all__ = ["ControlEndpoint", "Controlled"]
 
-__all__ = ["ControlEndpoint"]
+
+class Controlled(Protocol):
+    """What the endpoint drives: a stand-in's jobs, its injected faults and its latency.
+
+    :class:`~wt_testkit.batch.server.InProcessBatchServer` is one (its ``JobStore``,
+    ``FaultInjection`` and ``LoopbackGrpcServer`` halves). Named here rather than
+    imported: the server owns its endpoint, so an import back would make the two a circle.
+    """
+
+    latency: float
+    lifecycle: Lifecycle
+
+    @property
+    def jobs(self) -> dict[str, Any]: ...
+    @property
+    def calls(self) -> dict[str, int]: ...
+    @property
+    def created_jobs(self) -> int: ...
+    def job(self, name_or_id: str) -> batch_v1.Job | None: ...
+    def create_counts(self) -> dict[str, int]: ...
+    def set_job_state(
+        self, name_or_id: str, state: str, description: str | None = None
+    ) -> None: ...
+    def reset_faults(self) -> None: ...
+    def fail_next(
+        self, method: str, code: str, times: int = 1, message: str | None = None
+    ) -> None: ...
+    def lose_reply_after_commit(self, method: str, times: int, code: str) -> None: ...
+    def deny(self, code: str, method: str | None = None, message: str | None = None) -> None: ...
+    def allow(self, method: str | None = None) -> None: ...
 
 
 class ControlEndpoint:
     """The HTTP endpoint of one server, serving from a daemon thread until :meth:`stop`."""
 
-    def __init__(self, server: InProcessBatchServer, host: str, port: int = 0) -> None:
+    def __init__(self, server: Controlled, host: str, port: int = 0) -> None:
         self._http = http.server.ThreadingHTTPServer((host, port), _handler(server))
         self._http.daemon_threads = True
         self.url = f"http://{host}:{self._http.server_address[1]}"
@@ -55,7 +83,7 @@ class ControlEndpoint:
         self._thread.join(5)
 
 
-def job_json(server: InProcessBatchServer, name_or_id: str) -> dict[str, Any] | None:
+def job_json(server: Controlled, name_or_id: str) -> dict[str, Any] | None:
     """One job as the endpoint shows it (None when absent)."""
     job = server.job(name_or_id)
     return None if job is None else _describe(job)
@@ -69,7 +97,7 @@ def _describe(job: batch_v1.Job) -> dict[str, Any]:
     }
 
 
-def stats_json(server: InProcessBatchServer) -> dict[str, Any]:
+def stats_json(server: Controlled) -> dict[str, Any]:
     calls = server.calls
     return {
         "calls": calls,
@@ -79,7 +107,7 @@ def stats_json(server: InProcessBatchServer) -> dict[str, Any]:
     }
 
 
-def apply_faults_json(server: InProcessBatchServer, body: dict[str, Any]) -> None:
+def apply_faults_json(server: Controlled, body: dict[str, Any]) -> None:
     """Apply a ``POST /faults`` body, in the order its keys are documented."""
     if body.get("reset"):
         server.reset_faults()
@@ -104,7 +132,7 @@ def apply_faults_json(server: InProcessBatchServer, body: dict[str, Any]) -> Non
         server.allow(spec.get("method"))
 
 
-def _handler(server: InProcessBatchServer) -> type[http.server.BaseHTTPRequestHandler]:
+def _handler(server: Controlled) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass  # tests read stdout for addresses; keep it clean

@@ -1,0 +1,1 @@
+"""The Helm chart on the real API server, one module per topic; fixtures in conftest.py."""
