@@ -15,12 +15,13 @@ import kopf
 
 from wt_operator.api import FINALIZER, GROUP, PLURAL, VERSION
 from wt_operator.config import OperatorConfig
-from wt_operator.core.local import Stopping
 from wt_operator.core.retention import expiry, ttl_for
 from wt_operator.core.status import is_active
+from wt_operator.core.stopping import Stopping
 from wt_operator.kopf_settings import configure_settings
 from wt_operator.metrics import Metrics
 from wt_operator.schedule_handlers import register_schedules
+from wt_operator.shell.clock import SystemClock
 from wt_operator.shell.credentials import in_cluster, kubeconfig_needs_plugins
 from wt_operator.shell.invokers import Invokers
 from wt_operator.shell.kopf_session import bounded_kopf_session
@@ -28,9 +29,9 @@ from wt_operator.shell.kube import KubeClient
 from wt_operator.shell.peering import warn_while_missing
 from wt_operator.shell.refs import RunRef
 from wt_operator.shell.retention import Reaper
-from wt_operator.shell.run import CancelRequests, SystemClock
 from wt_operator.shell.runner_client import RunnerInvokers
 from wt_operator.shell.runtime import Runtime
+from wt_operator.shell.stop import CancelRequests
 
 __all__ = ["Scope", "register"]
 

@@ -15,7 +15,7 @@ import kopf
 
 from wt_operator.api import GROUP, LABEL_SCHEDULE, PLURAL, SCHEDULE_PLURAL, VERSION
 from wt_operator.metrics import Metrics
-from wt_operator.shell.run import SystemClock
+from wt_operator.shell.clock import SystemClock
 from wt_operator.shell.schedule import ScheduleReconciler
 
 __all__ = ["register_schedules"]

@@ -24,8 +24,8 @@ from wt_operator.core.errors import ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef, RunRequest
 from wt_operator.metrics import Metrics
 from wt_operator.shell.refs import LogRecord, LogTarget, RunRef
-from wt_operator.shell.run import StopFlag
 from wt_operator.shell.runtime import Runtime
+from wt_operator.shell.stop import StopFlag
 
 UID = "0b5f3c4e-9f7a-4c1d-8a53-6f1e2d3c4b5a"
 REF = RunRef(namespace="team-a", name="nightly", uid=UID, generation=1)

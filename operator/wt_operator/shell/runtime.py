@@ -22,21 +22,17 @@ from wt_operator.core.errors import RunGoneError
 from wt_operator.core.policy import admit
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import Transition
+from wt_operator.core.stopping import Stopping
 from wt_operator.metrics import Metrics
 from wt_operator.shell.batch_runner import BatchRunner
+from wt_operator.shell.clock import Clock, SystemClock
 from wt_operator.shell.cloudrun_runner import CloudRunRunner
+from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import InvokerFactory
 from wt_operator.shell.kube import Kube
 from wt_operator.shell.local_runner import LocalRunner
 from wt_operator.shell.refs import RunRef
-from wt_operator.shell.run import (
-    Clock,
-    RunContext,
-    StopFlag,
-    StopRequested,
-    StopSignal,
-    SystemClock,
-)
+from wt_operator.shell.stop import StopFlag, StopRequested, StopSignal
 
 __all__ = ["Runtime", "log_fields"]
 
@@ -127,7 +123,7 @@ class Runtime:
     async def _reconcile(
         self, ctx: RunContext, spec: Mapping[str, Any], annotations: Mapping[str, str]
     ) -> None:
-        if ctx.stop.why() is local.Stopping.CANCELLED and ctx.phase == Phase.PENDING:
+        if ctx.stop.why() is Stopping.CANCELLED and ctx.phase == Phase.PENDING:
             await ctx.record(
                 Transition(
                     Phase.CANCELLED, Reason.CANCELLED, "cancelled (spec.cancel) before it started"
@@ -185,7 +181,7 @@ class Runtime:
         if ref.uid in self._live:
             return  # its reconciler is being stopped and cleans up itself
         stop = StopFlag()
-        stop.set(local.Stopping.DELETED)
+        stop.set(Stopping.DELETED)
         ctx = self._context(ref, spec, status, stop)
         try:
             if spec.get("invoker") == "CloudBatch":
