@@ -21,9 +21,9 @@ from wt_operator.shell.credentials import Credentials
 from wt_operator.shell.invokers import Invokers
 from wt_operator.shell.kube import KubeClient
 from wt_operator.shell.peering import warn_while_missing
+from wt_operator.shell.reconciler import Reconciler
 from wt_operator.shell.retention import Reaper
 from wt_operator.shell.runner_client import RunnerInvokers
-from wt_operator.shell.runtime import Runtime
 from wt_operator.shell.stop import CancelRequests
 
 __all__ = ["App", "Finalized", "NotStarted", "Scope"]
@@ -101,7 +101,7 @@ class _Started:
         )
         self.invokers.preload_batch()
         clock = SystemClock()
-        self.runtime = Runtime(config, self.kube, self.invokers, clock=clock, metrics=metrics)
+        self.reconciler = Reconciler(config, self.kube, self.invokers, clock=clock, metrics=metrics)
         self.reaper = Reaper(self.kube, clock)
         self.peering_watch: asyncio.Task[None] | None = None
 
@@ -126,8 +126,8 @@ class App:
         return self._started
 
     @property
-    def runtime(self) -> Runtime:
-        return self.started.runtime
+    def reconciler(self) -> Reconciler:
+        return self.started.reconciler
 
     @property
     def reaper(self) -> Reaper:
@@ -158,6 +158,6 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await started.peering_watch
         await started.reaper.stop()
-        await started.runtime.close()
+        await started.reconciler.close()
         await started.invokers.close()
         await started.kube.close()

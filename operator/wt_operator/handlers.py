@@ -1,4 +1,4 @@
-"""kopf registrations of WorkflowRuns: thin handlers that hand each run to the runtime.
+"""kopf registrations of WorkflowRuns: thin handlers that hand each run to the reconciler.
 
 Each handler takes the typed :class:`~wt_operator.app.App` and does one thing with it;
 the decisions are made in ``core``: what a watch event needs
@@ -32,7 +32,7 @@ __all__ = ["KopfStop", "register"]
 
 
 class KopfStop:
-    """kopf's daemon stop flag, or the run's spec.cancel, as the runtime's StopSignal."""
+    """kopf's daemon stop flag, or the run's spec.cancel, as the reconciler's StopSignal."""
 
     def __init__(self, stopped: kopf.DaemonStopped, cancels: CancelRequests, uid: str) -> None:
         self._stopped = stopped
@@ -81,7 +81,7 @@ def _watch_action(
 
 
 async def operator_login(app: App, **kwargs: Any) -> Any:
-    """One login for kopf and the runtime (see shell.credentials): the pod's
+    """One login for kopf and the reconciler (see shell.credentials): the pod's
     ServiceAccount, a kubeconfig read by kopf, or the client library's loader when
     the kubeconfig runs a credential plugin."""
     if in_cluster():
@@ -137,7 +137,7 @@ async def workflowrun_daemon(
     if spec.get("cancel"):
         app.cancels.request(uid, meta.get("generation"))
     try:
-        await app.runtime.reconcile(
+        await app.reconciler.reconcile(
             _ref(name, namespace, uid, meta),
             dict(spec),
             dict(status),
@@ -182,7 +182,7 @@ async def workflowrun_event(
     elif action.finalize_unowned:
         # Runs before kopf releases the finalizer of a run deleted while nobody
         # reconciled it (kopf starts no daemon for an object being deleted).
-        await app.runtime.finalize_unowned(
+        await app.reconciler.finalize_unowned(
             _ref(name, namespace, uid, meta), dict(spec), dict(status)
         )
     elif action.reap:

@@ -1,11 +1,11 @@
-"""The operator-wide runtime: one reconciliation per active run, and clean-ups nobody owns.
+"""The operator-wide reconciler: one reconciliation per active run, and clean-ups nobody owns.
 
 Exists to hold what runs share (settings, the Kubernetes client, the invoker
 factory, the clock, metrics, the local slots) and to route each run to its
 invoker's loop after the checks every run passes first: the spec parses, and
 the admin's policy admits it. Collaborators are constructor arguments, so unit
-tests drive the same runtime with an in-memory ``Kube``, scripted invokers and
-a fake clock.
+tests drive the same reconciler with an in-memory ``Kube``, scripted invokers and
+a fake clock. (It was called ``Runtime``; "run" already named too many things.)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from wt_operator.shell.local_runner import LocalRunner
 from wt_operator.shell.refs import RunRef
 from wt_operator.shell.stop import StopFlag, StopRequested, StopSignal
 
-__all__ = ["Runtime", "log_fields"]
+__all__ = ["Reconciler", "log_fields"]
 
 log = logging.getLogger(__name__)
 run_logger = logging.getLogger("wt_operator.run")
@@ -53,7 +53,7 @@ def log_fields(ref: RunRef) -> dict[str, Any]:
     return {"k8s_ref": ref.object_reference()}
 
 
-class Runtime:
+class Reconciler:
     """Reconciles WorkflowRuns; see the module docstring."""
 
     def __init__(
