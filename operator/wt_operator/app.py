@@ -126,6 +126,10 @@ class App:
         return self._started
 
     @property
+    def kube(self) -> KubeClient:
+        return self.started.kube
+
+    @property
     def reconciler(self) -> Reconciler:
         return self.started.reconciler
 

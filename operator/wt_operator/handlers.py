@@ -194,7 +194,7 @@ async def workflowrun_event(
 
 def register(registry: kopf.OperatorRegistry, app: App) -> None:
     """Register the operator's handlers into ``registry``, each bound to ``app``."""
-    register_schedules(registry, app.metrics)
+    register_schedules(registry, app)
     bind = functools.partial
     kopf.on.login(registry=registry, id="operator_login")(bind(operator_login, app))
     kopf.on.startup(registry=registry, id="operator_startup")(bind(operator_startup, app))
