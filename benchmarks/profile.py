@@ -55,7 +55,7 @@ TOP = 15
 STRUCTURAL = (
     "<module> (wt_operator/__main__.py",
     "main (wt_operator/__main__.py",
-    "run (wt_operator/app.py",
+    "serve (wt_operator/serve.py",
     "run (kopf/_core/reactor/running.py",
     "_run_module_as_main (<frozen runpy>",
     "_run_code (<frozen runpy>",

@@ -47,6 +47,8 @@ UNIT = [
     "tests/unit/test_runtime_batch.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",
+    "tests/unit/test_handlers.py",
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/unit/test_core_*.py")),
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/unit/test_promises_*.py")),
 ]
 _OPTIONS = ("--timeout", "30", "-rf", "--tb=no")

@@ -2,6 +2,11 @@
 
 ``CloudBatchInvoker`` is importable without the ``gcp`` extra; constructing it
 without ``google-cloud-batch`` installed raises ``ImportError`` naming the fix.
+
+Beyond the invokers, two public modules serve hosts that start workflows themselves
+(the operator's runner, a test kit): :mod:`wt_invokers.processes` (find, kill and launch
+a workflow's process tree, read its output) and :mod:`wt_invokers.activation` (the
+environment a conda prefix activates). Modules whose names start with ``_`` are private.
 """
 
 from __future__ import annotations

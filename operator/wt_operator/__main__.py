@@ -1,6 +1,6 @@
 """``wt-operator`` / ``python -m wt_operator``: run the WorkflowRun operator.
 
-Only the command line is read here; kopf is imported afterwards (:mod:`wt_operator.app`),
+Only the command line is read here; kopf is imported afterwards (:mod:`wt_operator.serve`),
 once :func:`~wt_operator.shell.credentials.keep_client_library_out` has decided whether
 the client library may be loaded at all.
 """
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wt-operator: {exc}", file=sys.stderr)
         return 2
     keep_client_library_out()
-    from wt_operator.app import run  # imports kopf: after the decision above
+    from wt_operator.serve import serve  # imports kopf: after the decision above
 
-    run(
+    serve(
         config,
         namespaces=None if args.all_namespaces else list(args.namespace or ()),
         standalone=args.standalone,

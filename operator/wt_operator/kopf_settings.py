@@ -45,6 +45,8 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = (0.5, 1, 2, 4, 8, 15, 30)
+    # How often a stopped daemon is checked on: the one place it is set (the daemon
+    # registration takes the default from here).
     settings.background.cancellation_polling = 1.0
     # When a terminal status makes the daemon's filter mismatch, the daemon is already
     # returning: wait for it briefly instead of scheduling a re-check (an extra PATCH).

@@ -1,32 +1,34 @@
 """kopf registrations for WorkflowSchedules: one daemon per schedule, woken when needed.
 
-Apart from the WorkflowRun handlers so each kind's wiring reads on its own; nothing here
-decides anything (core.schedule does, shell.schedule acts).
+Apart from the WorkflowRun handlers so each kind's wiring reads on its own. Like them, the
+handlers are module functions taking the typed :class:`~wt_operator.app.App` (its
+Kubernetes client) and this kind's :class:`Wakeups`; core.schedule decides, shell.schedule
+acts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
 import kopf
 
 from wt_operator.api import GROUP, LABEL_SCHEDULE, PLURAL, SCHEDULE_PLURAL, VERSION
+from wt_operator.app import App
 from wt_operator.core.errors import Transient, classify
 from wt_operator.kopf_errors import kopf_errors
-from wt_operator.metrics import Metrics
-from wt_operator.shell.run import SystemClock
+from wt_operator.shell.clock import SystemClock
 from wt_operator.shell.schedule import ScheduleReconciler
 
-__all__ = ["after_error", "register_schedules"]
+__all__ = ["Wakeups", "after_error", "register_schedules"]
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = 10.0
-"""Seconds before a pass that failed for good (the API refused a write as invalid) is tried
-again; transient failures are kopf's to retry, with backoff."""
+"""Seconds before a pass that failed (the API refused a write) is tried again."""
 
 
 class Wakeups:
@@ -68,69 +70,87 @@ def after_error(exc: Exception, namespace: str, name: str) -> float:
     return RETRY_AFTER_ERROR
 
 
-def register_schedules(
-    registry: kopf.OperatorRegistry, metrics: Metrics, *, retry_backoff_max: float = 60.0
+async def workflowschedule_daemon(
+    app: App,
+    wakeups: Wakeups,
+    *,
+    name: str,
+    namespace: str | None,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
 ) -> None:
-    """Register the WorkflowSchedule handlers (after :func:`handlers.register`, whose
-    start-up handler creates the Kubernetes client they share); ``retry_backoff_max`` caps
-    kopf's pauses between retries of a transient failure."""
-    wakeups = Wakeups()
+    ns = namespace or ""
+    reconciler = ScheduleReconciler(app.kube, SystemClock(), app.metrics)
+    wake = wakeups.event(ns, name)
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await reconciler.reconcile(ns, name)
+            except Exception as exc:
+                delay = after_error(exc, ns, name)
+            if delay is None:
+                return
+            waiter = asyncio.ensure_future(wake.wait())
+            stop = asyncio.ensure_future(stopped.wait())
+            try:
+                await asyncio.wait({waiter, stop}, timeout=delay, return_when="FIRST_COMPLETED")
+            finally:
+                for task in (waiter, stop):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+    finally:
+        wakeups.forget(ns, name)
 
-    @kopf.daemon(
+
+# Filters only: they wake a schedule's daemon and return False, so kopf never invokes
+# a handler (or stores anything) for these events.
+def run_changed(wakeups: Wakeups, namespace: str | None, labels: Any, **_: Any) -> bool:
+    owner = labels.get(LABEL_SCHEDULE)
+    if owner:
+        wakeups.wake(namespace or "", owner)
+    return False
+
+
+def spec_changed(
+    wakeups: Wakeups, namespace: str | None, name: str, meta: Any, status: Any, **_: Any
+) -> bool:
+    if meta.get("generation") != (status or {}).get("observedGeneration"):
+        wakeups.wake(namespace or "", name)
+    return False
+
+
+async def never_called(**_: Any) -> None:  # pragma: no cover - filtered out
+    return None
+
+
+def register_schedules(registry: kopf.OperatorRegistry, app: App) -> None:
+    """Register the WorkflowSchedule handlers, bound to ``app`` (whose start-up builds the
+    Kubernetes client they share)."""
+    wakeups = Wakeups()
+    bind = functools.partial
+    kopf.daemon(
         GROUP,
         VERSION,
         SCHEDULE_PLURAL,
         id="schedule",
         registry=registry,
         cancellation_timeout=10.0,
-    )
-    @kopf_errors(retry_backoff_max)
-    async def workflowschedule_daemon(
-        *, name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: Any, **_: Any
-    ) -> None:
-        ns = namespace or ""
-        reconciler = ScheduleReconciler(memo.kube, SystemClock(), metrics)
-        wake = wakeups.event(ns, name)
-        try:
-            while not stopped:
-                wake.clear()
-                try:
-                    delay = await reconciler.reconcile(ns, name)
-                except Exception as exc:
-                    delay = after_error(exc, ns, name)
-                if delay is None:
-                    return
-                waiter = asyncio.ensure_future(wake.wait())
-                stop = asyncio.ensure_future(stopped.wait())
-                try:
-                    await asyncio.wait({waiter, stop}, timeout=delay, return_when="FIRST_COMPLETED")
-                finally:
-                    for task in (waiter, stop):
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-        finally:
-            wakeups.forget(ns, name)
-
-    # Filters only: they wake a schedule's daemon and return False, so kopf never invokes
-    # a handler (or stores anything) for these events.
-    def run_changed(namespace: str | None, labels: Any, **_: Any) -> bool:
-        owner = labels.get(LABEL_SCHEDULE)
-        if owner:
-            wakeups.wake(namespace or "", owner)
-        return False
-
-    def spec_changed(namespace: str | None, name: str, meta: Any, status: Any, **_: Any) -> bool:
-        if meta.get("generation") != (status or {}).get("observedGeneration"):
-            wakeups.wake(namespace or "", name)
-        return False
-
-    @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-schedule", registry=registry, when=run_changed)
-    async def never_for_runs(**_: Any) -> None:  # pragma: no cover - filtered out
-        return None
-
-    @kopf.on.event(
-        GROUP, VERSION, SCHEDULE_PLURAL, id="schedule-changed", registry=registry, when=spec_changed
-    )
-    async def never_for_schedules(**_: Any) -> None:  # pragma: no cover - filtered out
-        return None
+    )(kopf_errors(app.config.retry_backoff_max)(bind(workflowschedule_daemon, app, wakeups)))
+    kopf.on.event(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="wake-schedule",
+        registry=registry,
+        when=bind(run_changed, wakeups),
+    )(never_called)
+    kopf.on.event(
+        GROUP,
+        VERSION,
+        SCHEDULE_PLURAL,
+        id="schedule-changed",
+        registry=registry,
+        when=bind(spec_changed, wakeups),
+    )(never_called)

@@ -23,9 +23,9 @@ from wt_operator.config import OperatorConfig
 from wt_operator.core.errors import ReferenceResolutionError, RunGoneError
 from wt_operator.core.spec import KeyRef, RunRequest
 from wt_operator.metrics import Metrics
+from wt_operator.shell.reconciler import Reconciler
 from wt_operator.shell.refs import LogRecord, LogTarget, RunRef
-from wt_operator.shell.run import StopFlag
-from wt_operator.shell.runtime import Runtime
+from wt_operator.shell.stop import StopFlag
 
 UID = "0b5f3c4e-9f7a-4c1d-8a53-6f1e2d3c4b5a"
 REF = RunRef(namespace="team-a", name="nightly", uid=UID, generation=1)
@@ -255,18 +255,18 @@ def make_runtime(
     invokers: FakeInvokers | None = None,
     clock: FakeClock | None = None,
     **settings: Any,
-) -> tuple[Runtime, FakeKube, FakeInvokers, FakeClock]:
+) -> tuple[Reconciler, FakeKube, FakeInvokers, FakeClock]:
     kube = kube or FakeKube()
     invokers = invokers or FakeInvokers()
     clock = clock or FakeClock()
     invokers.local_invoker.status_view = kube.status
     config = dataclasses.replace(OperatorConfig.from_env({}), **settings)
-    runtime = Runtime(config, kube, invokers, clock=clock, metrics=Metrics())
+    runtime = Reconciler(config, kube, invokers, clock=clock, metrics=Metrics())
     return runtime, kube, invokers, clock
 
 
 async def reconcile(
-    runtime: Runtime,
+    runtime: Reconciler,
     spec: Mapping[str, Any],
     status: Mapping[str, Any] | None = None,
     stop: StopFlag | None = None,

@@ -11,9 +11,10 @@ from wt_invokers import InvocationStartError, TransientSubmissionError
 from wt_operator.api import Phase, Reason
 from wt_operator.core import local
 from wt_operator.core.errors import InvokerLostError, Terminal
-from wt_operator.core.local import Exited, Stopped, Stopping, TimedOut
+from wt_operator.core.local import Exited, Stopped, TimedOut
 from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import Transition
+from wt_operator.core.stopping import Stopping
 
 SPEC: dict[str, Any] = {
     "workflow": "wt-sample-workflow >=1.2",

@@ -55,7 +55,7 @@ def test_the_operator_process_does_not_load_the_client_library(tmp_path: Path) -
         "import sys\n"
         "from wt_operator.shell.credentials import keep_client_library_out\n"
         "print(keep_client_library_out())\n"
-        "import wt_operator.app\n"  # imports kopf, which would import the library
+        "import wt_operator.serve\n"  # imports kopf, which would import the library
         "print(any(m.startswith('kubernetes_asyncio') for m in sys.modules if sys.modules[m]))\n"
     )
     out = subprocess.run(

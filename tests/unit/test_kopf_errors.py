@@ -25,8 +25,8 @@ from wt_operator.core.policy import BatchDefaults
 from wt_operator.kopf_errors import kopf_errors, to_kopf
 from wt_operator.metrics import Metrics
 from wt_operator.shell.invokers import SUBMISSION_ATTEMPTS, Invokers
-from wt_operator.shell.run import StopFlag
-from wt_operator.shell.runtime import Runtime
+from wt_operator.shell.reconciler import Reconciler
+from wt_operator.shell.stop import StopFlag
 from wt_testkit.batch import InProcessBatchServer
 
 SPEC: dict[str, Any] = {
@@ -105,7 +105,7 @@ async def test_a_batch_outage_beyond_the_retries_says_retrying_and_submits_once_
     kube = FakeKube()
     metrics = Metrics()
     invokers = Invokers(config, metrics=metrics, batch_client=make_batch_client(server.address))
-    runtime = Runtime(config, kube, invokers, clock=FakeClock(), metrics=metrics)
+    runtime = Reconciler(config, kube, invokers, clock=FakeClock(), metrics=metrics)
     try:
         with pytest.raises(TransientSubmissionError) as caught:
             await asyncio.wait_for(runtime.reconcile(REF, SPEC, {}, StopFlag()), 30)

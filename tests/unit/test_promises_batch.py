@@ -18,11 +18,11 @@ from tests.unit.fakes import FakeBatch, FakeInvokers, make_runtime, reconcile
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch
-from wt_operator.core.local import Stopping
 from wt_operator.core.policy import BatchPolicy
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import now_iso
-from wt_operator.shell.run import StopFlag
+from wt_operator.core.stopping import Stopping
+from wt_operator.shell.stop import StopFlag
 
 IMAGE = "us-docker.pkg.dev/acme/wf/sample:1.2"
 SPEC: dict[str, Any] = {

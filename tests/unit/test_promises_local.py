@@ -22,11 +22,12 @@ from wt_invokers.local import LineCallback
 from wt_operator.api import Phase, Reason, RunStatus
 from wt_operator.core import local
 from wt_operator.core.errors import Terminal
-from wt_operator.core.local import Exited, Stopped, Stopping, TimedOut
+from wt_operator.core.local import Exited, Stopped, TimedOut
 from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import now_iso
+from wt_operator.core.stopping import Stopping
 from wt_operator.shell.refs import RunRef
-from wt_operator.shell.run import StopFlag
+from wt_operator.shell.stop import StopFlag
 
 SPEC: dict[str, Any] = {
     "workflow": "wt-sample-workflow >=1.2",

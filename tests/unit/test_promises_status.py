@@ -21,7 +21,8 @@ from wt_operator.api import Phase, Reason
 from wt_operator.core.masking import MASK, Masker
 from wt_operator.core.status import Transition, is_active, status_patch
 from wt_operator.metrics import Metrics
-from wt_operator.shell.run import RunContext, StopFlag
+from wt_operator.shell.context import RunContext
+from wt_operator.shell.stop import StopFlag
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
 

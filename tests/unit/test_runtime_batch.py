@@ -15,10 +15,10 @@ import pytest
 
 from tests.unit.fakes import REF, UID, FakeBatch, FakeInvokers, make_runtime, reconcile
 from wt_invokers import PermanentSubmissionError
-from wt_operator.core.local import Stopping
 from wt_operator.core.policy import BatchPolicy
 from wt_operator.core.status import now_iso
-from wt_operator.shell.run import StopFlag
+from wt_operator.core.stopping import Stopping
+from wt_operator.shell.stop import StopFlag
 
 IMAGE = "us-docker.pkg.dev/acme/wf/sample:1.2"
 SPEC: dict[str, Any] = {

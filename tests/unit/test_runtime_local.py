@@ -16,9 +16,9 @@ import pytest
 
 from tests.unit.fakes import REF, UID, FakeInvokers, FakeLocal, make_runtime, reconcile
 from wt_invokers import InvocationStartError
-from wt_operator.core.local import Stopping
 from wt_operator.core.status import now_iso
-from wt_operator.shell.run import StopFlag
+from wt_operator.core.stopping import Stopping
+from wt_operator.shell.stop import StopFlag
 
 SPEC: dict[str, Any] = {
     "workflow": "wt-sample-workflow >=1.2",

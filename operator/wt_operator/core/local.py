@@ -16,13 +16,13 @@ from wt_operator.api import Phase, Reason
 from wt_operator.core.errors import Terminal, Transient, classify
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
+from wt_operator.core.stopping import Stopping
 
 __all__ = [
     "Exited",
     "LocalOutcome",
     "Resume",
     "Stopped",
-    "Stopping",
     "TimedOut",
     "deadline_while_queued",
     "failed",
@@ -50,27 +50,6 @@ class Resume(enum.Enum):
 
 def resume(phase: str) -> Resume:
     return Resume.LOST if phase == Phase.RUNNING else Resume.START
-
-
-class Stopping(enum.Enum):
-    """Why a reconciler was asked to stop."""
-
-    DELETED = "deleted"
-    """The run was deleted: cancel it."""
-    OPERATOR = "operator"
-    """This operator is exiting or standing down: its runs are lost to it."""
-    CANCELLED = "cancelled"
-    """spec.cancel was set: cancel it as a deletion would, but the run and its record stay."""
-
-    @property
-    def cancels(self) -> bool:
-        """Whether the run's process tree or Batch job must go (deleted or cancelled)."""
-        return self is not Stopping.OPERATOR
-
-    @property
-    def verb(self) -> str:
-        """How the run's message says what happened to it."""
-        return "cancelled (spec.cancel)" if self is Stopping.CANCELLED else "deleted"
 
 
 def lost(killed: int, *, why: str | None = None) -> Transition:

@@ -33,10 +33,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from wt_invokers import _process
-from wt_invokers._launch import make_results_dir, remove_all, start_error, write_private
-from wt_invokers._output import OutputReader
+from wt_invokers import processes
 from wt_invokers.exceptions import InstallationError, InvokerConfigurationError
+from wt_invokers.processes import (
+    OutputReader,
+    make_results_dir,
+    remove_all,
+    start_error,
+    write_private,
+)
 from wt_operator.runner import protocol
 from wt_operator.runner.protocol import FILE_PLACEHOLDER_PREFIX, ErrorKind, ProtocolError, Start
 
@@ -135,12 +140,12 @@ class _Run:
 
     def targets(self) -> set[int]:
         pgid = self.proc.pid if self.proc is not None else None
-        found = _process.live_group_members(pgid) if pgid is not None else set()
-        return found | _process.find_marked(self.marker)
+        found = processes.live_group_members(pgid) if pgid is not None else set()
+        return found | processes.find_marked(self.marker)
 
     async def kill_tree(self) -> None:
         pgids = [self.proc.pid] if self.proc is not None else []
-        await _process.terminate(self.targets, grace=self.start.kill_grace_seconds, pgids=pgids)
+        await processes.terminate(self.targets, grace=self.start.kill_grace_seconds, pgids=pgids)
 
     def finish(self, reader: OutputReader) -> asyncio.Task[None]:
         if self._finishing is None:
@@ -213,7 +218,7 @@ class Runner:
     async def _kill_previous_runs(self) -> None:
         """Processes of runs an earlier runner started (it died without cleaning up)."""
         for entry in self.state_dir.iterdir():
-            killed = await _process.kill_stale_processes(entry.name, grace=1.0)
+            killed = await processes.kill_stale_processes(entry.name, grace=1.0)
             log.warning(
                 "run %s was lost with the previous runner (%d process(es) killed)",
                 entry.name,
@@ -280,7 +285,7 @@ class Runner:
                 await self._reply(writer, "killed", count=count)
             case "leftovers":
                 marker = _check_marker(msg.get("marker"))
-                pids = await asyncio.to_thread(_process.find_marked, marker)
+                pids = await asyncio.to_thread(processes.find_marked, marker)
                 await self._reply(writer, "leftovers", pids=sorted(pids))
             case other:
                 raise ProtocolError(f"unknown request {other!r}")
@@ -368,7 +373,7 @@ class Runner:
             count = len(await asyncio.to_thread(run.targets))
             await run.kill_tree()
             await run.done.wait()
-        return count + await _process.kill_stale_processes(marker, grace=1.0)
+        return count + await processes.kill_stale_processes(marker, grace=1.0)
 
     def _finished(self, run: _Run) -> None:
         (self.state_dir / run.marker).unlink(missing_ok=True)

@@ -20,9 +20,10 @@ from wt_operator.core.invocation import trace_id
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
+from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import BatchInvoker, InvokerFactory
 from wt_operator.shell.resolve import resolve
-from wt_operator.shell.run import RunContext, StopRequested
+from wt_operator.shell.stop import StopRequested
 
 __all__ = ["BatchRunner"]
 

@@ -24,9 +24,10 @@ from wt_operator.core.policy import cloud_run_target
 from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import Transition
 from wt_operator.metrics import Metrics
+from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import CloudRunInvoker, InvokerFactory
 from wt_operator.shell.resolve import resolve
-from wt_operator.shell.run import RunContext, StopRequested
+from wt_operator.shell.stop import StopRequested
 
 __all__ = ["CloudRunRunner"]
 

@@ -17,8 +17,12 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from wt_invokers import CloudBatchInvoker, CloudRunJobsSandboxInvoker, LocalSubprocessInvoker
-from wt_invokers import _process as processes
+from wt_invokers import (
+    CloudBatchInvoker,
+    CloudRunJobsSandboxInvoker,
+    LocalSubprocessInvoker,
+    processes,
+)
 from wt_invokers.abstract import as_matchspec
 from wt_invokers.cloud_batch import BatchJobInfo, BatchJobOptions, make_batch_client
 from wt_invokers.cloud_run_jobs import (

@@ -24,17 +24,19 @@ from wt_operator.core import local
 from wt_operator.core.errors import InvokerLostError
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
-from wt_operator.core.local import Exited, LocalOutcome, Stopped, Stopping, TimedOut
+from wt_operator.core.local import Exited, LocalOutcome, Stopped, TimedOut
 from wt_operator.core.masking import Masker
 from wt_operator.core.spec import RunRequest, parse_spec
 from wt_operator.core.status import log_tail
+from wt_operator.core.stopping import Stopping
 from wt_operator.metrics import Metrics
+from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
 from wt_operator.shell.refs import LogTarget, log_target
 from wt_operator.shell.resolve import resolve
-from wt_operator.shell.run import RunContext, StopRequested
 from wt_operator.shell.runlog import RunLog
 from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
+from wt_operator.shell.stop import StopRequested
 
 __all__ = ["LocalRunner"]
 

@@ -16,9 +16,9 @@ import heapq
 import logging
 
 from wt_operator.core.errors import KubeApiError
+from wt_operator.shell.clock import Clock
 from wt_operator.shell.kube import Kube
 from wt_operator.shell.refs import RunRef
-from wt_operator.shell.run import Clock
 
 __all__ = ["Reaper"]
 

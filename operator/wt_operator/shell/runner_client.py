@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wt_invokers import LocalSubprocessInvoker, _prefix
-from wt_invokers._launch import results_dir_of
+from wt_invokers import LocalSubprocessInvoker
 from wt_invokers.abstract import as_matchspec
+from wt_invokers.activation import activation as prefix_activation
+from wt_invokers.activation import cached_activation
 from wt_invokers.exceptions import (
     InstallationError,
     InvocationStartError,
@@ -40,6 +41,7 @@ from wt_invokers.local import (
     RUN_ID_ENV_VAR,
     LineCallback,
 )
+from wt_invokers.processes import results_dir_of
 from wt_operator.config import OperatorConfig
 from wt_operator.core.errors import InvokerLostError
 from wt_operator.core.spec import RunRequest
@@ -162,10 +164,10 @@ class RemoteInvoker:
         # the runner's or the operator's own variables.
         env = dict(local.base_env)
         if local.launcher == "prefix":
-            activation = _prefix.cached_activation(local.prefix)
+            activation = cached_activation(local.prefix)
             if activation is None:
                 try:
-                    activation = await asyncio.to_thread(_prefix.activation, local.prefix)
+                    activation = await asyncio.to_thread(prefix_activation, local.prefix)
                 except (FileNotFoundError, RuntimeError) as exc:
                     raise InstallationError(
                         f"pixi environment {local.environment!r} is not installed in "

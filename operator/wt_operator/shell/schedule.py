@@ -48,8 +48,8 @@ from wt_operator.core.schedule_status import (
 )
 from wt_operator.core.status import now_iso
 from wt_operator.metrics import Metrics
+from wt_operator.shell.clock import Clock
 from wt_operator.shell.kube import HttpError, KubeClient, event_body
-from wt_operator.shell.run import Clock
 
 __all__ = ["ScheduleReconciler", "ScheduleRef"]
 

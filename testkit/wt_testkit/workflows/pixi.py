@@ -74,7 +74,7 @@ def main(argv):
     if not (prefix / "conda-meta").is_dir():
         print(f"pixi stand-in: environment {env_name!r} is not installed in {ws}", file=sys.stderr)
         return 1
-    from wt_invokers._activation import compute_activation
+    from wt_invokers.activation import compute_activation
 
     env = compute_activation(prefix).apply(os.environ)
     sys.stdout.flush()

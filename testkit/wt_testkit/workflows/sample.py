@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wt_invokers._process import pid_is_alive
+from wt_invokers.processes import pid_is_alive
 
 __all__ = [
     "ConfigValue",

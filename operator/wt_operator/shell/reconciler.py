@@ -1,11 +1,11 @@
-"""The operator-wide runtime: one reconciliation per active run, and clean-ups nobody owns.
+"""The operator-wide reconciler: one reconciliation per active run, and clean-ups nobody owns.
 
 Exists to hold what runs share (settings, the Kubernetes client, the invoker
 factory, the clock, metrics, the local slots) and to route each run to its
 invoker's loop after the checks every run passes first: the spec parses, and
 the admin's policy admits it. Collaborators are constructor arguments, so unit
-tests drive the same runtime with an in-memory ``Kube``, scripted invokers and
-a fake clock.
+tests drive the same reconciler with an in-memory ``Kube``, scripted invokers and
+a fake clock. (It was called ``Runtime``; "run" already named too many things.)
 """
 
 from __future__ import annotations
@@ -15,30 +15,32 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from wt_operator.api import Phase, Reason, RunStatus
+from wt_operator.api import RunStatus
 from wt_operator.config import OperatorConfig
 from wt_operator.core import local
+from wt_operator.core.entry import (
+    admitted,
+    cancelled_before_start,
+    invoker_of,
+    unowned_local_cleaned,
+    unowned_nothing_submitted,
+)
 from wt_operator.core.errors import RunGoneError
 from wt_operator.core.policy import admit
 from wt_operator.core.spec import parse_spec
-from wt_operator.core.status import Transition
+from wt_operator.core.stopping import Stopping
 from wt_operator.metrics import Metrics
 from wt_operator.shell.batch_runner import BatchRunner
+from wt_operator.shell.clock import Clock, SystemClock
 from wt_operator.shell.cloudrun_runner import CloudRunRunner
+from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import InvokerFactory
 from wt_operator.shell.kube import Kube
 from wt_operator.shell.local_runner import LocalRunner
 from wt_operator.shell.refs import RunRef
-from wt_operator.shell.run import (
-    Clock,
-    RunContext,
-    StopFlag,
-    StopRequested,
-    StopSignal,
-    SystemClock,
-)
+from wt_operator.shell.stop import StopFlag, StopRequested, StopSignal
 
-__all__ = ["Runtime", "log_fields"]
+__all__ = ["Reconciler", "log_fields"]
 
 log = logging.getLogger(__name__)
 run_logger = logging.getLogger("wt_operator.run")
@@ -51,7 +53,7 @@ def log_fields(ref: RunRef) -> dict[str, Any]:
     return {"k8s_ref": ref.object_reference()}
 
 
-class Runtime:
+class Reconciler:
     """Reconciles WorkflowRuns; see the module docstring."""
 
     def __init__(
@@ -93,7 +95,7 @@ class Runtime:
         return RunContext(
             ref,
             current,
-            invoker=str(spec.get("invoker", "Local")),
+            invoker=invoker_of(spec),
             stop=stop,
             logger=logging.LoggerAdapter(run_logger, fields),
             kube=self.kube,
@@ -127,17 +129,14 @@ class Runtime:
     async def _reconcile(
         self, ctx: RunContext, spec: Mapping[str, Any], annotations: Mapping[str, str]
     ) -> None:
-        if ctx.stop.why() is local.Stopping.CANCELLED and ctx.phase == Phase.PENDING:
-            await ctx.record(
-                Transition(
-                    Phase.CANCELLED, Reason.CANCELLED, "cancelled (spec.cancel) before it started"
-                )
-            )
+        cancelled = cancelled_before_start(ctx.stop.why(), ctx.phase)
+        if cancelled is not None:
+            await ctx.record(cancelled)
             return
-        if spec.get("invoker") == "Local" and local.resume(ctx.phase) is local.Resume.LOST:
+        if invoker_of(spec) == "Local" and local.resume(ctx.phase) is local.Resume.LOST:
             await self.local.lost(ctx, spec)
             return
-        started = ctx.phase == Phase.SUBMITTED  # already past every check: only track it
+        started = admitted(ctx.phase)
         try:
             req = parse_spec(
                 spec,
@@ -185,10 +184,11 @@ class Runtime:
         if ref.uid in self._live:
             return  # its reconciler is being stopped and cleans up itself
         stop = StopFlag()
-        stop.set(local.Stopping.DELETED)
+        stop.set(Stopping.DELETED)
         ctx = self._context(ref, spec, status, stop)
         try:
-            if spec.get("invoker") == "CloudBatch":
+            invoker_name = invoker_of(spec)
+            if invoker_name == "CloudBatch":
                 try:
                     # admitted: a rule added since it was submitted must not keep its
                     # recorded job from being deleted.
@@ -196,29 +196,14 @@ class Runtime:
                     invoker = self.invokers.batch(req)
                     name = self.batch.job_name(ctx, invoker)
                 except Exception as exc:  # an invalid spec: nothing can have been submitted
-                    await ctx.record(
-                        Transition(
-                            Phase.CANCELLED,
-                            Reason.CANCELLED,
-                            f"deleted while no operator was reconciling it; nothing was "
-                            f"submitted ({exc})",
-                        )
-                    )
+                    await ctx.record(unowned_nothing_submitted(exc))
                     return
                 await self.batch.delete(ctx, invoker, name)
                 return
-            if spec.get("invoker") == "CloudRunJob":
+            if invoker_name == "CloudRunJob":
                 await self.cloud_run.finalize_unowned(ctx, spec)
                 return
-            killed = await self.invokers.kill_stale(ref.uid)
-            done = "its process tree was killed" if killed else "no process of it was left"
-            await ctx.record(
-                Transition(
-                    Phase.CANCELLED,
-                    Reason.CANCELLED,
-                    f"deleted while no operator was reconciling it; {done}",
-                )
-            )
+            await ctx.record(unowned_local_cleaned(await self.invokers.kill_stale(ref.uid)))
         except RunGoneError:
             ctx.logger.info("the WorkflowRun is gone; nothing left to do")
         finally:
