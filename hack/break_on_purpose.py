@@ -29,6 +29,8 @@ TABLE = Path(__file__).with_suffix(".json")
 UNIT = [
     "tests/unit/test_core.py",
     "tests/unit/test_runtime_batch.py",
+    "tests/unit/test_core_remote.py",
+    "tests/unit/test_core_cloudrun.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/unit/test_promises_*.py")),

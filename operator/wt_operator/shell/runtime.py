@@ -189,23 +189,7 @@ class Runtime:
         ctx = self._context(ref, spec, status, stop)
         try:
             if spec.get("invoker") == "CloudBatch":
-                try:
-                    # admitted: a rule added since it was submitted must not keep its
-                    # recorded job from being deleted.
-                    req = parse_spec(spec, uid=ref.uid, admitted=True)
-                    invoker = self.invokers.batch(req)
-                    name = self.batch.job_name(ctx, invoker)
-                except Exception as exc:  # an invalid spec: nothing can have been submitted
-                    await ctx.record(
-                        Transition(
-                            Phase.CANCELLED,
-                            Reason.CANCELLED,
-                            f"deleted while no operator was reconciling it; nothing was "
-                            f"submitted ({exc})",
-                        )
-                    )
-                    return
-                await self.batch.delete(ctx, invoker, name)
+                await self.batch.finalize_unowned(ctx, spec)
                 return
             if spec.get("invoker") == "CloudRunJob":
                 await self.cloud_run.finalize_unowned(ctx, spec)
