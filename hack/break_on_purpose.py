@@ -31,6 +31,7 @@ UNIT = [
     "tests/unit/test_runtime_batch.py",
     "tests/unit/test_core_remote.py",
     "tests/unit/test_core_cloudrun.py",
+    "tests/unit/test_isolation.py",
     "tests/unit/test_runtime_local.py",
     "tests/unit/test_gitops_health.py",
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/unit/test_promises_*.py")),
