@@ -16,6 +16,7 @@ from wt_invokers.cloud_batch import BatchJobInfo
 from wt_invokers.cloud_run_jobs import ExecutionInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch, cloudrun, remote
+from wt_operator.core.errors import Terminal
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import Transition
 
@@ -186,6 +187,48 @@ TABLE: list[tuple[str, Any, Phase, Reason, str]] = [
         Phase.CANCELLED,
         Reason.CANCELLED,
         "cancelled (spec.cancel); its Cloud Run execution is cancelled",
+    ),
+    (
+        "batch deleted, none recorded",
+        batch.deleted(None, JOB, verb="deleted"),
+        Phase.CANCELLED,
+        Reason.CANCELLED,
+        "deleted; no job was recorded; any job under its name was deleted",
+    ),
+    (
+        "batch job lost",
+        batch.lost(BJOB, Terminal(Reason.INVOKER_LOST, "NOT_FOUND: no job")),
+        Phase.FAILED,
+        Reason.INVOKER_LOST,
+        "NOT_FOUND: no job",
+    ),
+    (
+        "cloud run stopped, ended",
+        cloudrun.stopped(CRUN, ended="CANCELLED", job_missing=False, verb="deleted"),
+        Phase.CANCELLED,
+        Reason.CANCELLED,
+        "deleted; its Cloud Run execution is cancelled",
+    ),
+    (
+        "cloud run stopped, gone",
+        cloudrun.stopped(CRUN, ended=None, job_missing=False, verb="deleted"),
+        Phase.CANCELLED,
+        Reason.CANCELLED,
+        "deleted; its Cloud Run execution is gone",
+    ),
+    (
+        "cloud run never started",
+        cloudrun.stopped(None, ended=None, job_missing=False, verb="deleted"),
+        Phase.CANCELLED,
+        Reason.CANCELLED,
+        "deleted; no execution of it was started",
+    ),
+    (
+        "cloud run job missing",
+        cloudrun.stopped(None, ended=None, job_missing=True, verb="deleted"),
+        Phase.CANCELLED,
+        Reason.CANCELLED,
+        "deleted; its Cloud Run Job does not exist; nothing was started",
     ),
     (
         "unowned, invalid spec",

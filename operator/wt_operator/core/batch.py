@@ -17,6 +17,7 @@ from wt_invokers._batch_client import TERMINAL_JOB_STATES
 from wt_invokers.cloud_batch import BatchJobInfo, job_logs_query, job_logs_url
 from wt_operator.api import CloudBatchStatus
 from wt_operator.core import remote
+from wt_operator.core.errors import Terminal
 from wt_operator.core.remote import DELETED, job_id
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
@@ -30,8 +31,10 @@ __all__ = [
     "cancelled",
     "cancelling",
     "deadline_exceeded",
+    "deleted",
     "job_id",
     "job_status",
+    "lost",
     "next_poll",
     "observe",
     "resume",
@@ -104,6 +107,26 @@ def deadline_exceeded(
     job: CloudBatchStatus, req: RunRequest, *, error: str | None = None
 ) -> Transition:
     return remote.deadline_exceeded(KIND, job, req, error=error)
+
+
+def deleted(job: CloudBatchStatus | None, name: str, *, verb: str) -> Transition:
+    """Batch confirmed the delete (NOT_FOUND counts): the run is Cancelled.
+
+    With no job recorded a create may still have been stored unseen, so the job was
+    deleted by the name derived from the run's uid.
+    """
+    if job:
+        return cancelled(job, "the Batch job was deleted", verb=verb)
+    return cancelled(
+        job_status(name, state=""),
+        "no job was recorded; any job under its name was deleted",
+        verb=verb,
+    )
+
+
+def lost(job: CloudBatchStatus, verdict: Terminal) -> Transition:
+    """A poll says the job is gone for good (deleted behind the operator's back)."""
+    return verdict.transition(cloud_batch={**job, "state": "NOT_FOUND"})
 
 
 def cancelled(job: CloudBatchStatus | None, how: str, *, verb: str = "deleted") -> Transition:

@@ -37,6 +37,7 @@ __all__ = [
     "gone",
     "observe",
     "resume",
+    "stopped",
     "trigger_failed",
     "triggered",
 ]
@@ -134,6 +135,25 @@ def deadline_exceeded(
     status: CloudRunStatus, req: RunRequest, *, error: str | None = None
 ) -> Transition:
     return remote.deadline_exceeded(KIND, status, req, error=error)
+
+
+def stopped(
+    status: CloudRunStatus | None, *, ended: str | None, job_missing: bool, verb: str
+) -> Transition:
+    """Cloud Run shows the run's execution stopped: the run is Cancelled.
+
+    ``ended`` is the execution's final state, None when Cloud Run does not know it:
+    gone (a recorded one), never started, or its whole Job missing (``job_missing``).
+    """
+    if ended is not None:
+        how = f"its Cloud Run execution is {ended.lower()}"
+    elif status and status.get("executionName"):
+        how = "its Cloud Run execution is gone"
+    elif job_missing:
+        how = "its Cloud Run Job does not exist; nothing was started"
+    else:
+        how = "no execution of it was started"
+    return cancelled(status, how, verb=verb)
 
 
 def cancelled(status: CloudRunStatus | None, how: str, *, verb: str = "deleted") -> Transition:

@@ -96,7 +96,7 @@ class BatchRunner(RemoteRunner[BatchInvoker, str, BatchJobInfo]):
         verdict = classify(exc)
         if not isinstance(verdict, Terminal):
             return None
-        return verdict.transition(cloud_batch={**job, "state": "NOT_FOUND"})
+        return batch.lost(job, verdict)
 
     async def cancel(self, invoker: BatchInvoker, job: CloudBatchStatus) -> None:
         await invoker.cancel_job(job.get("jobName"))
@@ -111,11 +111,5 @@ class BatchRunner(RemoteRunner[BatchInvoker, str, BatchJobInfo]):
         await self.keep_trying(
             ctx, "delete Batch job", lambda: invoker.delete_job(where), lambda: job
         )
-        recorded = job if job else batch.job_status(where, state="")
-        how = (
-            "the Batch job was deleted"
-            if job
-            else "no job was recorded; any job under its name was deleted"
-        )
         why = ctx.stop.why()
-        await ctx.record(batch.cancelled(recorded, how, verb=why.verb if why else "deleted"))
+        await ctx.record(batch.deleted(job, where, verb=why.verb if why else "deleted"))

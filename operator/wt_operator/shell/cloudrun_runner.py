@@ -113,14 +113,16 @@ class CloudRunRunner(RemoteRunner[CloudRunInvoker, JobTarget, ExecutionInfo]):
         status: CloudRunStatus | None = ctx.status.get("cloudRun") or None
         requested = False
 
-        async def attempt() -> str:
+        async def attempt() -> tuple[str | None, bool]:
+            """The execution's final state (None: Cloud Run knows none), and whether the Job
+            itself is missing."""
             nonlocal status, requested
             try:
                 name = (status or {}).get("executionName")
                 if not name:
                     found = await invoker.find_execution(where, ctx.ref.uid)
                     if found is None:
-                        return "no execution of it was started"
+                        return None, False
                     status = cloudrun.execution_status(where.name, found)
                     name = found.name
                 if not requested:
@@ -131,13 +133,14 @@ class CloudRunRunner(RemoteRunner[CloudRunInvoker, JobTarget, ExecutionInfo]):
                 if exc.code != "NOT_FOUND":
                     raise
                 # the execution, or the whole job, is gone
-                if status and status.get("executionName"):
-                    return "its Cloud Run execution is gone"
-                return "its Cloud Run Job does not exist; nothing was started"
+                return None, not (status and status.get("executionName"))
             if not info.is_terminal:
                 raise StillStopping(name)
-            return f"its Cloud Run execution is {info.state.lower()}"
+            return info.state, False
 
-        how = await self.keep_trying(ctx, "stop Cloud Run execution", attempt, lambda: status)
+        ended, job_missing = await self.keep_trying(
+            ctx, "stop Cloud Run execution", attempt, lambda: status
+        )
         why = ctx.stop.why()
-        await ctx.record(cloudrun.cancelled(status, how, verb=why.verb if why else "deleted"))
+        verb = why.verb if why else "deleted"
+        await ctx.record(cloudrun.stopped(status, ended=ended, job_missing=job_missing, verb=verb))
