@@ -21,6 +21,7 @@ __all__ = [
     "CLOUD_RUN_REGION_ENV_VAR",
     "DEFAULT_REGION",
     "GOOGLE_CLOUD_PROJECT_ENV_VAR",
+    "TERMINAL_JOB_STATES",
     "BatchJobInfo",
     "BatchSettings",
     "import_batch",
@@ -34,7 +35,16 @@ CLOUD_RUN_REGION_ENV_VAR = "CLOUD_RUN_REGION"
 """The Batch region (location) jobs are created in."""
 
 DEFAULT_REGION = "us-central1"
-"""Used when neither ``region=`` nor ``CLOUD_RUN_REGION`` names one."""
+"""Used when neither ``region=`` nor ``CLOUD_RUN_REGION`` names one (upstream's default,
+for Batch and Cloud Run alike: the one definition of it)."""
+
+TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "DELETION_IN_PROGRESS"})
+"""Job states after which the workflow can produce nothing more.
+
+``DELETION_IN_PROGRESS`` is among them: a job being deleted never runs again and ends
+as NOT_FOUND, so waiting on it only postpones the news that it is lost (when the
+operator deleted it, it stopped tracking before this state could be read).
+"""
 
 BATCH_SERVICE_ACCOUNT_ENV_VAR = "BATCH_SERVICE_ACCOUNT"
 """Optional service-account email the job's VMs run as."""
@@ -139,8 +149,8 @@ class BatchJobInfo:
 
     @property
     def is_terminal(self) -> bool:
-        """Whether the job can change no more (succeeded, failed or cancelled)."""
-        return self.state in ("SUCCEEDED", "FAILED", "CANCELLED")
+        """Whether the job's workflow can do no more (ended, or being deleted)."""
+        return self.state in TERMINAL_JOB_STATES
 
     @classmethod
     def from_job(cls, job: Any) -> BatchJobInfo:

@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from wt_invokers._batch_client import DEFAULT_REGION
 from wt_invokers._batch_job import LITHOPS_CONFIG_JSON_ENV_VAR
 from wt_invokers._cloud_run_client import CORRELATION_ENV_VAR
 from wt_invokers.exceptions import InvokerConfigurationError
@@ -28,8 +29,6 @@ __all__ = [
     "sandbox_args",
 ]
 
-DEFAULT_REGION = "us-central1"
-"""Upstream's default region for ``run(region=…)``."""
 
 JOB_NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 """What Cloud Run accepts as a job's short name."""

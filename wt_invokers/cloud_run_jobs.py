@@ -30,6 +30,7 @@ from rattler import MatchSpec
 from wt_invokers._cloud_run_client import (
     CLOUD_RUN_EMULATOR_HOST_ENV_VAR,
     CORRELATION_ENV_VAR,
+    TERMINAL_EXECUTION_STATES,
     CloudRunClients,
     ExecutionInfo,
     correlation_of,
@@ -57,6 +58,7 @@ __all__ = [
     "CLOUD_RUN_AVAILABLE",
     "CLOUD_RUN_EMULATOR_HOST_ENV_VAR",
     "CORRELATION_ENV_VAR",
+    "TERMINAL_EXECUTION_STATES",
     "CloudRunClients",
     "CloudRunJobsSandboxInvoker",
     "ExecutionInfo",

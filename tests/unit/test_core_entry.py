@@ -10,7 +10,6 @@ from wt_operator.core.entry import (
     cancelled_before_start,
     invoker_of,
     unowned_local_cleaned,
-    unowned_nothing_submitted,
 )
 from wt_operator.core.stopping import Stopping
 
@@ -67,6 +66,3 @@ def test_a_cancel_before_anything_started_ends_the_run_at_once(
 def test_an_unowned_deletion_says_what_was_cleaned_up() -> None:
     assert unowned_local_cleaned(2).message.endswith("its process tree was killed")
     assert unowned_local_cleaned(0).message.endswith("no process of it was left")
-    t = unowned_nothing_submitted("spec.cloudBatch.image is required")
-    assert t.phase == Phase.CANCELLED
-    assert "nothing was submitted (spec.cloudBatch.image is required)" in t.message

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import FakeBatch, FakeInvokers, make_runtime, reconcile
+from wt_invokers import retry
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch
@@ -218,7 +219,11 @@ async def test_a_batch_runs_status_and_events_never_carry_its_secrets() -> None:
 
 
 @pytest.mark.parametrize("cap", [4.0, 60.0])
-async def test_a_failing_job_delete_is_retried_with_capped_backoff(cap: float) -> None:
+async def test_a_failing_job_delete_is_retried_with_capped_backoff(
+    cap: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each pause is drawn from [0, bound]; taking the bound itself shows the bound.
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     errors = [RuntimeError(f"UNAVAILABLE {i}") for i in range(6)]
     fake = FakeBatch(states=["QUEUED"], delete_errors=errors)
     runtime, kube, _, clock = make_runtime(

@@ -122,6 +122,20 @@ async def test_deleting_keeps_the_run_until_the_job_is_really_deleted() -> None:
     assert [w for _, _, w in kube.events] == [False, True, True]
 
 
+async def test_a_cancelled_run_whose_job_resists_says_cancelled_not_deleted() -> None:
+    denied = PermanentSubmissionError("PERMISSION_DENIED: no delete", code="PERMISSION_DENIED")
+    batch = FakeBatch(states=["QUEUED"], delete_errors=[denied])
+    runtime, kube, _, _ = runtime_with(batch)
+    stop = StopFlag()
+    task = asyncio.create_task(reconcile(runtime, spec(), stop=stop))
+    await kube.reached("Submitted")
+    stop.set(Stopping.CANCELLED)  # spec.cancel: the run stays, so its words must be right
+    await task
+    assert kube.reasons == ["Submitted", "Cancelling", "Cancelled"]
+    assert kube.patches[1]["message"].startswith("the run was cancelled (spec.cancel) but")
+    assert kube.status["message"].startswith("cancelled (spec.cancel);")
+
+
 async def test_deleted_during_the_submission_deletes_by_the_derived_name() -> None:
     batch = FakeBatch(hold_submit=True)
     runtime, kube, _, _ = runtime_with(batch)

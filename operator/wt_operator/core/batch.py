@@ -13,34 +13,48 @@ from __future__ import annotations
 
 import dataclasses
 
-from wt_invokers.cloud_batch import BatchJobInfo, job_logs_query, job_logs_url
-from wt_operator.api import CloudBatchStatus, Phase, Reason
+from wt_invokers.cloud_batch import (
+    TERMINAL_JOB_STATES,
+    BatchJobInfo,
+    job_logs_query,
+    job_logs_url,
+)
+from wt_operator.api import CloudBatchStatus
+from wt_operator.core import remote
+from wt_operator.core.errors import Terminal
+from wt_operator.core.remote import DELETED, job_id
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 
 __all__ = [
     "DELETED",
+    "KIND",
     "Submit",
     "Track",
+    "adopted_ended",
     "cancelled",
     "cancelling",
     "deadline_exceeded",
+    "deleted",
+    "job_id",
     "job_status",
+    "lost",
     "next_poll",
     "observe",
     "resume",
     "submitted",
 ]
 
-DELETED = "DELETED"
-"""``status.cloudBatch.state`` once the operator deleted the job (Batch has no such state)."""
-
-_TERMINAL = {
-    "SUCCEEDED": (Phase.SUCCEEDED, Reason.SUCCEEDED),
-    "FAILED": (Phase.FAILED, Reason.FAILED),
-    "DELETION_IN_PROGRESS": (Phase.FAILED, Reason.INVOKER_LOST),
-    "CANCELLED": (Phase.CANCELLED, Reason.CANCELLED),
-}
+KIND = remote.Kind(
+    thing="Batch job",
+    field="cloud_batch",
+    first_state="QUEUED",
+    started="submitted Cloud Batch job",
+    stop_verb="deleted",
+    terminal=TERMINAL_JOB_STATES,
+    kept_until="the job is gone",
+)
+next_poll = remote.next_poll
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,72 +88,58 @@ def job_status(name: str, *, uid: str = "", state: str = "QUEUED") -> CloudBatch
 
 
 def submitted(job: CloudBatchStatus, req: RunRequest, *, trace_id: str) -> Transition:
-    name = job.get("jobName", "")
-    return Transition(
-        Phase.SUBMITTED,
-        Reason.SUBMITTED,
-        f"submitted Cloud Batch job {name}",
-        result=name.rsplit("/", 1)[-1],
-        cloud_batch=job,
-        workflow_run_id=req.workflow_run_id,
-        trace_id=trace_id,
+    return remote.submitted(KIND, job, job.get("jobName", ""), req, trace_id=trace_id)
+
+
+def _updated(job: CloudBatchStatus, info: BatchJobInfo) -> CloudBatchStatus:
+    return job_status(
+        job.get("jobName", info.name), uid=info.uid or job.get("jobUid", ""), state=info.state
     )
 
 
 def observe(job: CloudBatchStatus, info: BatchJobInfo) -> Transition | None:
     """What a polled job state means: a transition to record, or None when nothing changed."""
-    if info.state == job.get("state"):
-        return None
-    updated = job_status(
-        job.get("jobName", info.name), uid=info.uid or job.get("jobUid", ""), state=info.state
+    return remote.observe(KIND, job.get("state"), _updated(job, info), info.state, info.last_event)
+
+
+def adopted_ended(job: CloudBatchStatus, info: BatchJobInfo) -> Transition | None:
+    """A job found at submit that had already ended: its outcome; None when it is to be tracked."""
+    return remote.adopted_ended(KIND, _updated(job, info), info.state, info.last_event)
+
+
+def deadline_exceeded(
+    job: CloudBatchStatus, req: RunRequest, *, error: str | None = None
+) -> Transition:
+    return remote.deadline_exceeded(KIND, job, req, error=error)
+
+
+def deleted(job: CloudBatchStatus | None, name: str, *, verb: str) -> Transition:
+    """Batch confirmed the delete (NOT_FOUND counts): the run is Cancelled.
+
+    With no job recorded a create may still have been stored unseen, so the job was
+    deleted by the name derived from the run's uid.
+    """
+    if job:
+        return cancelled(job, "the Batch job was deleted", verb=verb)
+    return cancelled(
+        job_status(name, state=""),
+        "no job was recorded; any job under its name was deleted",
+        verb=verb,
     )
-    ended = _TERMINAL.get(info.state)
-    if ended is None:
-        return Transition(
-            Phase.SUBMITTED,
-            Reason.SUBMITTED,
-            f"the Batch job is {info.state}",
-            cloud_batch=updated,
-        )
-    phase, reason = ended
-    detail = f"; {info.last_event}" if info.last_event else ""
-    return Transition(
-        phase, reason, f"the Batch job {info.state.lower()}{detail}", cloud_batch=updated
-    )
 
 
-def next_poll(interval: float, remaining: float | None) -> float:
-    """Seconds until the next poll: the interval, cut short by activeDeadlineSeconds."""
-    return interval if remaining is None else min(interval, remaining)
-
-
-def deadline_exceeded(job: CloudBatchStatus, req: RunRequest) -> Transition:
-    state = job.get("state") or "QUEUED"
-    return Transition(
-        Phase.FAILED,
-        Reason.DEADLINE_EXCEEDED,
-        f"activeDeadlineSeconds={req.active_deadline_seconds} exceeded in state {state}; "
-        "the Batch job was cancelled",
-        cloud_batch=job,
-    )
+def lost(job: CloudBatchStatus, verdict: Terminal) -> Transition:
+    """A poll says the job is gone for good (deleted behind the operator's back)."""
+    return verdict.transition(cloud_batch={**job, "state": "NOT_FOUND"})
 
 
 def cancelled(job: CloudBatchStatus | None, how: str, *, verb: str = "deleted") -> Transition:
     """The run was deleted (or cancelled) and its job (if any) is really gone."""
-    return Transition(
-        Phase.CANCELLED,
-        Reason.CANCELLED,
-        f"{verb}; {how}",
-        cloud_batch={**job, "state": DELETED} if job else None,
-    )
+    return remote.cancelled(KIND, job, how, verb=verb)
 
 
-def cancelling(phase: str, job: CloudBatchStatus | None, error: str, retry_in: float) -> Transition:
+def cancelling(
+    phase: str, job: CloudBatchStatus | None, error: str, retry_in: float, *, verb: str = "deleted"
+) -> Transition:
     """Deleting the job failed: say so and keep the run (and its finalizer) until it works."""
-    return Transition(
-        Phase(phase) if phase in set(Phase) else Phase.SUBMITTED,
-        Reason.CANCELLING,
-        f"the run was deleted but its Batch job could not be deleted yet ({error}); "
-        f"retrying in {retry_in:.0f}s. The run is kept until the job is gone.",
-        cloud_batch=job,
-    )
+    return remote.cancelling(KIND, phase, job, error, retry_in, verb=verb)

@@ -15,34 +15,45 @@ import contextlib
 import dataclasses
 
 from wt_invokers import PermanentSubmissionError
-from wt_invokers.cloud_run_jobs import ExecutionInfo, execution_console_url
+from wt_invokers.cloud_run_jobs import (
+    TERMINAL_EXECUTION_STATES,
+    ExecutionInfo,
+    execution_console_url,
+)
 from wt_operator.api import CloudRunStatus, Phase, Reason
+from wt_operator.core import remote
 from wt_operator.core.errors import Terminal, Verdict, classify
+from wt_operator.core.remote import DELETED
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 
 __all__ = [
     "DELETED",
+    "KIND",
     "Track",
     "Trigger",
+    "adopted_ended",
     "cancelled",
     "cancelling",
     "deadline_exceeded",
     "execution_status",
+    "gone",
     "observe",
     "resume",
+    "stopped",
     "trigger_failed",
     "triggered",
 ]
 
-DELETED = "DELETED"
-"""``status.cloudRun.state`` once the run was deleted and its execution stopped."""
-
-_TERMINAL = {
-    "SUCCEEDED": (Phase.SUCCEEDED, Reason.SUCCEEDED),
-    "FAILED": (Phase.FAILED, Reason.FAILED),
-    "CANCELLED": (Phase.CANCELLED, Reason.CANCELLED),
-}
+KIND = remote.Kind(
+    thing="Cloud Run execution",
+    field="cloud_run",
+    first_state="PENDING",
+    started="started Cloud Run execution",
+    stop_verb="stopped",
+    terminal=TERMINAL_EXECUTION_STATES,
+    kept_until="the execution has stopped",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,36 +109,19 @@ def trigger_failed(exc: BaseException, job_name: str) -> Verdict:
 
 
 def triggered(status: CloudRunStatus, req: RunRequest, *, trace_id: str) -> Transition:
-    name = status.get("executionName", "")
-    return Transition(
-        Phase.SUBMITTED,
-        Reason.SUBMITTED,
-        f"started Cloud Run execution {name}",
-        result=name.rsplit("/", 1)[-1],
-        cloud_run=status,
-        workflow_run_id=req.workflow_run_id,
-        trace_id=trace_id,
-    )
+    return remote.submitted(KIND, status, status.get("executionName", ""), req, trace_id=trace_id)
 
 
 def observe(status: CloudRunStatus, info: ExecutionInfo) -> Transition | None:
     """What a polled execution means: a transition to record, or None when nothing changed."""
-    if info.state == status.get("state"):
-        return None
     updated = execution_status(status.get("jobName", ""), info)
-    ended = _TERMINAL.get(info.state)
-    if ended is None:
-        return Transition(
-            Phase.SUBMITTED,
-            Reason.SUBMITTED,
-            f"the Cloud Run execution is {info.state}",
-            cloud_run=updated,
-        )
-    phase, reason = ended
-    detail = f"; {info.message}" if info.message else ""
-    return Transition(
-        phase, reason, f"the Cloud Run execution {info.state.lower()}{detail}", cloud_run=updated
-    )
+    return remote.observe(KIND, status.get("state"), updated, info.state, info.message)
+
+
+def adopted_ended(status: CloudRunStatus, info: ExecutionInfo) -> Transition | None:
+    """An execution found at trigger that had already ended: its outcome; None to track it."""
+    updated = execution_status(status.get("jobName", ""), info)
+    return remote.adopted_ended(KIND, updated, info.state, info.message)
 
 
 def gone(status: CloudRunStatus, exc: BaseException) -> Transition:
@@ -140,35 +134,38 @@ def gone(status: CloudRunStatus, exc: BaseException) -> Transition:
     )
 
 
-def deadline_exceeded(status: CloudRunStatus, req: RunRequest) -> Transition:
-    state = status.get("state") or "PENDING"
-    return Transition(
-        Phase.FAILED,
-        Reason.DEADLINE_EXCEEDED,
-        f"activeDeadlineSeconds={req.active_deadline_seconds} exceeded in state {state}; "
-        "the Cloud Run execution was cancelled",
-        cloud_run=status,
-    )
+def deadline_exceeded(
+    status: CloudRunStatus, req: RunRequest, *, error: str | None = None
+) -> Transition:
+    return remote.deadline_exceeded(KIND, status, req, error=error)
+
+
+def stopped(
+    status: CloudRunStatus | None, *, ended: str | None, job_missing: bool, verb: str
+) -> Transition:
+    """Cloud Run shows the run's execution stopped: the run is Cancelled.
+
+    ``ended`` is the execution's final state, None when Cloud Run does not know it:
+    gone (a recorded one), never started, or its whole Job missing (``job_missing``).
+    """
+    if ended is not None:
+        how = f"its Cloud Run execution is {ended.lower()}"
+    elif status and status.get("executionName"):
+        how = "its Cloud Run execution is gone"
+    elif job_missing:
+        how = "its Cloud Run Job does not exist; nothing was started"
+    else:
+        how = "no execution of it was started"
+    return cancelled(status, how, verb=verb)
 
 
 def cancelled(status: CloudRunStatus | None, how: str, *, verb: str = "deleted") -> Transition:
     """The run was deleted (or cancelled) and its execution (if any) has stopped."""
-    return Transition(
-        Phase.CANCELLED,
-        Reason.CANCELLED,
-        f"{verb}; {how}",
-        cloud_run={**status, "state": DELETED} if status else None,
-    )
+    return remote.cancelled(KIND, status, how, verb=verb)
 
 
 def cancelling(
-    phase: str, status: CloudRunStatus | None, error: str, retry_in: float
+    phase: str, status: CloudRunStatus | None, error: str, retry_in: float, *, verb: str = "deleted"
 ) -> Transition:
     """Stopping the execution failed: say so and keep the run (and its finalizer) until it works."""
-    return Transition(
-        Phase(phase) if phase in set(Phase) else Phase.SUBMITTED,
-        Reason.CANCELLING,
-        f"the run was deleted but its Cloud Run execution could not be stopped yet ({error}); "
-        f"retrying in {retry_in:.0f}s. The run is kept until the execution has stopped.",
-        cloud_run=status,
-    )
+    return remote.cancelling(KIND, phase, status, error, retry_in, verb=verb)

@@ -22,7 +22,6 @@ __all__ = [
     "cancelled_before_start",
     "invoker_of",
     "unowned_local_cleaned",
-    "unowned_nothing_submitted",
 ]
 
 DEFAULT_INVOKER = "Local"
@@ -48,15 +47,6 @@ def cancelled_before_start(why: Stopping | None, phase: str) -> Transition | Non
             Phase.CANCELLED, Reason.CANCELLED, "cancelled (spec.cancel) before it started"
         )
     return None
-
-
-def unowned_nothing_submitted(problem: object) -> Transition:
-    """A Batch run deleted unowned whose spec does not parse: nothing can have run."""
-    return Transition(
-        Phase.CANCELLED,
-        Reason.CANCELLED,
-        f"deleted while no operator was reconciling it; nothing was submitted ({problem})",
-    )
 
 
 def unowned_local_cleaned(killed: int) -> Transition:

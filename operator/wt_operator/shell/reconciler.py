@@ -23,7 +23,6 @@ from wt_operator.core.entry import (
     cancelled_before_start,
     invoker_of,
     unowned_local_cleaned,
-    unowned_nothing_submitted,
 )
 from wt_operator.core.errors import RunGoneError
 from wt_operator.core.policy import admit
@@ -189,16 +188,7 @@ class Reconciler:
         try:
             invoker_name = invoker_of(spec)
             if invoker_name == "CloudBatch":
-                try:
-                    # admitted: a rule added since it was submitted must not keep its
-                    # recorded job from being deleted.
-                    req = parse_spec(spec, uid=ref.uid, admitted=True)
-                    invoker = self.invokers.batch(req)
-                    name = self.batch.job_name(ctx, invoker)
-                except Exception as exc:  # an invalid spec: nothing can have been submitted
-                    await ctx.record(unowned_nothing_submitted(exc))
-                    return
-                await self.batch.delete(ctx, invoker, name)
+                await self.batch.finalize_unowned(ctx, spec)
                 return
             if invoker_name == "CloudRunJob":
                 await self.cloud_run.finalize_unowned(ctx, spec)
