@@ -384,13 +384,21 @@ class CloudBatchInvoker(AbstractInvoker):
                 raise
             await self.delete_job(name)
 
-    async def delete_job(self, job_name: str | None = None) -> None:
-        """Delete the job (stopping it if it still runs). Gone already (NOT_FOUND) is fine."""
+    async def delete_job(
+        self, job_name: str | None = None, *, retry: RetryPolicy | None = None
+    ) -> None:
+        """Delete the job (stopping it if it still runs). Gone already (NOT_FOUND) is fine.
+
+        ``retry`` replaces the invoker's policy for this call: a caller that keeps trying
+        in its own loop (and says so meanwhile) passes ``RetryPolicy(max_attempts=1)`` so
+        that no retry runs inside another.
+        """
         name = self._name(job_name)
         client = self._get_client()
         await self._tolerating_not_found(
             "DeleteJob",
             lambda: client.delete_job(name=name, retry=None, timeout=self.rpc_timeout),
+            retry,
         )
 
     async def close(self) -> None:
@@ -417,13 +425,17 @@ class CloudBatchInvoker(AbstractInvoker):
             self._owns_client = True
         return self._client
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[T]], retry: RetryPolicy | None = None
+    ) -> T:
         """``call()`` under the retry policy; errors become SubmissionError subclasses."""
-        return await call_retrying("Cloud Batch", what, call, policy=self.retry)
+        return await call_retrying("Cloud Batch", what, call, policy=retry or self.retry)
 
-    async def _tolerating_not_found(self, what: str, call: Callable[[], Awaitable[Any]]) -> None:
+    async def _tolerating_not_found(
+        self, what: str, call: Callable[[], Awaitable[Any]], retry: RetryPolicy | None = None
+    ) -> None:
         try:
-            await self._call(what, call)
+            await self._call(what, call, retry)
         except SubmissionError as exc:
             if exc.code != "NOT_FOUND":
                 raise

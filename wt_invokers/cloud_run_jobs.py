@@ -257,11 +257,19 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
         logger.info("Cloud Run execution %s for run %s", info.name, invocation.workflow_run_id)
         return info
 
-    async def find_execution(self, target: JobTarget, identity: str) -> ExecutionInfo | None:
-        """The job's execution started for ``identity`` (a run's uid), or None."""
-        return await self._call("ListExecutions", lambda: self._find(target.name, identity))
+    async def find_execution(
+        self, target: JobTarget, identity: str, *, retry: RetryPolicy | None = None
+    ) -> ExecutionInfo | None:
+        """The job's execution started for ``identity`` (a run's uid), or None.
 
-    async def get_execution(self, execution_name: str | None = None) -> ExecutionInfo:
+        ``retry`` (here and below) replaces the invoker's policy for this call: a caller
+        that keeps trying in its own loop passes ``RetryPolicy(max_attempts=1)``.
+        """
+        return await self._call("ListExecutions", lambda: self._find(target.name, identity), retry)
+
+    async def get_execution(
+        self, execution_name: str | None = None, *, retry: RetryPolicy | None = None
+    ) -> ExecutionInfo:
         """The execution's current state (default: the last triggered one); no wait() needed.
 
         NOT_FOUND raises PermanentSubmissionError(code="NOT_FOUND"): the execution is gone.
@@ -271,10 +279,13 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
         execution = await self._call(
             "GetExecution",
             lambda: executions.get_execution(name=name, retry=None, timeout=self.rpc_timeout),
+            retry,
         )
         return ExecutionInfo.from_execution(execution)
 
-    async def cancel_execution(self, execution_name: str | None = None) -> None:
+    async def cancel_execution(
+        self, execution_name: str | None = None, *, retry: RetryPolicy | None = None
+    ) -> None:
         """Ask Cloud Run to stop the execution. Gone or already finished is fine."""
         name = self._name(execution_name)
         executions = self._get_clients().executions
@@ -284,6 +295,7 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
                 lambda: executions.cancel_execution(
                     name=name, retry=None, timeout=self.rpc_timeout
                 ),
+                retry,
             )
         except SubmissionError as exc:
             # NOT_FOUND: gone; FAILED_PRECONDITION: it already ended. Both mean "stopped".
@@ -322,6 +334,8 @@ class CloudRunJobsSandboxInvoker(AbstractInvoker):
             self._owns_clients = True
         return self._clients
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[T]], retry: RetryPolicy | None = None
+    ) -> T:
         """``call()`` under the retry policy; errors become SubmissionError subclasses."""
-        return await call_retrying("Cloud Run", what, call, policy=self.retry)
+        return await call_retrying("Cloud Run", what, call, policy=retry or self.retry)

@@ -167,6 +167,7 @@ class FakeBatch:
     polls: int = 0
     cancelled: list[str | None] = dataclasses.field(default_factory=list)
     deleted: list[str | None] = dataclasses.field(default_factory=list)
+    delete_policies: list[Any] = dataclasses.field(default_factory=list)
     submit_started: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     hold_submit: bool = False
 
@@ -201,8 +202,9 @@ class FakeBatch:
     async def cancel_job(self, job_name: str | None = None) -> None:
         self.cancelled.append(job_name)
 
-    async def delete_job(self, job_name: str | None = None) -> None:
+    async def delete_job(self, job_name: str | None = None, *, retry: Any = None) -> None:
         self.deleted.append(job_name)
+        self.delete_policies.append(retry)
         if self.delete_errors:
             raise self.delete_errors.pop(0)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from wt_invokers import PermanentSubmissionError, TransientSubmissionError
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_invokers.cloud_run_jobs import ExecutionInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch, cloudrun, remote
-from wt_operator.core.errors import Terminal
 from wt_operator.core.spec import parse_spec
 from wt_operator.core.status import Transition
 
@@ -197,10 +197,10 @@ TABLE: list[tuple[str, Any, Phase, Reason, str]] = [
     ),
     (
         "batch job lost",
-        batch.lost(BJOB, Terminal(Reason.INVOKER_LOST, "NOT_FOUND: no job")),
+        remote.poll_failed(batch.KIND, BJOB, PermanentSubmissionError("no job", code="NOT_FOUND")),
         Phase.FAILED,
         Reason.INVOKER_LOST,
-        "NOT_FOUND: no job",
+        "the Batch job is gone: no job",
     ),
     (
         "cloud run stopped, ended",
@@ -280,3 +280,18 @@ def test_the_job_id_is_the_last_part_of_its_name() -> None:
     assert remote.job_id(JOB) == "wt-nightly-u1"
     assert batch.submitted(BJOB, REQ, trace_id="t").result == "wt-nightly-u1"
     assert cloudrun.triggered(CRUN, REQ, trace_id="t").result == "wt-sandbox-x1"
+
+
+def test_a_failed_poll_ends_the_run_only_when_the_job_is_gone_or_refused() -> None:
+    crun: dict[str, Any] = {"jobName": "projects/p/locations/r/jobs/j", "executionName": "e"}
+    gone = remote.poll_failed(cloudrun.KIND, crun, PermanentSubmissionError("x", code="NOT_FOUND"))
+    assert gone is not None and gone.reason is Reason.INVOKER_LOST
+    assert gone.cloud_run is not None and gone.cloud_run["state"] == "NOT_FOUND"
+    refused = remote.poll_failed(
+        cloudrun.KIND, crun, PermanentSubmissionError("denied", code="PERMISSION_DENIED")
+    )
+    # Before, a Cloud Run refusal escaped the loop and left the run Submitted for good.
+    assert refused is not None and refused.phase is Phase.FAILED
+    assert refused.reason is Reason.SUBMISSION_REJECTED and refused.cloud_run == crun
+    later = TransientSubmissionError("x", code="UNAVAILABLE")
+    assert remote.poll_failed(batch.KIND, BJOB, later) is None  # said Retrying, kopf retries

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import FakeBatch, FakeInvokers, make_runtime, reconcile
-from wt_invokers import retry
+from wt_invokers import TransientSubmissionError, retry
 from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import Phase, Reason
 from wt_operator.core import batch
@@ -238,3 +238,28 @@ async def test_a_failing_job_delete_is_retried_with_capped_backoff(
     assert kube.reasons[-1] == "Cancelled" and len(fake.deleted) == 7
     expected = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0] if cap == 60.0 else [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert clock.slept[before:][-6:] == expected
+
+
+async def test_a_poll_failing_transiently_says_retrying_and_leaves_the_run_submitted() -> None:
+    fake = FakeBatch(
+        states=["RUNNING"],
+        get_error=TransientSubmissionError("Batch GetJob: UNAVAILABLE", code="UNAVAILABLE"),
+    )
+    runtime, kube, _, _ = make_runtime(invokers=FakeInvokers(batch_invoker=fake))
+    with pytest.raises(TransientSubmissionError):
+        await reconcile(runtime, SPEC)  # re-raised: kopf retries the run with backoff
+    assert kube.reasons[-1] == "Retrying"
+    assert kube.status["phase"] == Phase.SUBMITTED  # not failed, still followed
+    assert "has not failed" in kube.status["message"]
+
+
+async def test_a_job_delete_is_not_retried_inside_the_loop_that_retries_it() -> None:
+    # The loop that keeps deleting is the only retry: it asks the client for one attempt.
+    fake = FakeBatch(states=["QUEUED"], delete_errors=[RuntimeError("UNAVAILABLE")])
+    runtime, kube, _, _ = make_runtime(invokers=FakeInvokers(batch_invoker=fake))
+    stop = StopFlag()
+    task = asyncio.create_task(reconcile(runtime, SPEC, stop=stop))
+    await kube.reached("Submitted")
+    stop.set(Stopping.DELETED)
+    await task
+    assert fake.delete_policies and all(p.max_attempts == 1 for p in fake.delete_policies)

@@ -21,7 +21,6 @@ from wt_invokers.cloud_batch import (
 )
 from wt_operator.api import CloudBatchStatus
 from wt_operator.core import remote
-from wt_operator.core.errors import Terminal
 from wt_operator.core.remote import DELETED, job_id
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
@@ -38,7 +37,6 @@ __all__ = [
     "deleted",
     "job_id",
     "job_status",
-    "lost",
     "next_poll",
     "observe",
     "resume",
@@ -126,11 +124,6 @@ def deleted(job: CloudBatchStatus | None, name: str, *, verb: str) -> Transition
         "no job was recorded; any job under its name was deleted",
         verb=verb,
     )
-
-
-def lost(job: CloudBatchStatus, verdict: Terminal) -> Transition:
-    """A poll says the job is gone for good (deleted behind the operator's back)."""
-    return verdict.transition(cloud_batch={**job, "state": "NOT_FOUND"})
 
 
 def cancelled(job: CloudBatchStatus | None, how: str, *, verb: str = "deleted") -> Transition:

@@ -20,7 +20,7 @@ from wt_invokers.cloud_run_jobs import (
     ExecutionInfo,
     execution_console_url,
 )
-from wt_operator.api import CloudRunStatus, Phase, Reason
+from wt_operator.api import CloudRunStatus, Reason
 from wt_operator.core import remote
 from wt_operator.core.errors import Terminal, Verdict, classify
 from wt_operator.core.remote import DELETED
@@ -37,7 +37,6 @@ __all__ = [
     "cancelling",
     "deadline_exceeded",
     "execution_status",
-    "gone",
     "observe",
     "resume",
     "stopped",
@@ -122,16 +121,6 @@ def adopted_ended(status: CloudRunStatus, info: ExecutionInfo) -> Transition | N
     """An execution found at trigger that had already ended: its outcome; None to track it."""
     updated = execution_status(status.get("jobName", ""), info)
     return remote.adopted_ended(KIND, updated, info.state, info.message)
-
-
-def gone(status: CloudRunStatus, exc: BaseException) -> Transition:
-    """The recorded execution vanished (deleted behind the operator's back)."""
-    return Transition(
-        Phase.FAILED,
-        Reason.INVOKER_LOST,
-        f"the Cloud Run execution is gone: {exc}",
-        cloud_run={**status, "state": "NOT_FOUND"},
-    )
 
 
 def deadline_exceeded(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from wt_invokers import PermanentSubmissionError
 from wt_operator.api import Phase, Reason
+from wt_operator.core.errors import Terminal, classify
 from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 
@@ -27,6 +29,7 @@ __all__ = [
     "job_id",
     "next_poll",
     "observe",
+    "poll_failed",
     "submitted",
     "unowned_invalid",
 ]
@@ -161,6 +164,24 @@ def cancelling(
         f"the run was {verb} but its {kind.thing} could not be {kind.stop_verb} yet ({error}); "
         f"retrying in {retry_in:.0f}s. The run is kept until {kind.kept_until}.",
     )
+
+
+def poll_failed(kind: Kind, job: Any, exc: BaseException) -> Transition | None:
+    """A poll that failed past the client's retries: the run's end when the job is gone or
+    the service refuses for good (``classify``); None when it is worth trying again later
+    (the reconciler then says ``Retrying`` and kopf retries it)."""
+    if isinstance(exc, PermanentSubmissionError) and exc.code == "NOT_FOUND":
+        return _with(
+            kind,
+            {**job, "state": "NOT_FOUND"},
+            Phase.FAILED,
+            Reason.INVOKER_LOST,
+            f"the {kind.thing} is gone: {exc}",
+        )
+    verdict = classify(exc)
+    if isinstance(verdict, Terminal):
+        return verdict.transition(**{kind.field: job})
+    return None
 
 
 def unowned_invalid(kind: Kind, error: str) -> Transition:

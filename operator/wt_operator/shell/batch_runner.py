@@ -15,7 +15,6 @@ from wt_invokers.cloud_batch import BatchJobInfo
 from wt_operator.api import CloudBatchStatus
 from wt_operator.core import batch
 from wt_operator.core.batch import Track
-from wt_operator.core.errors import Terminal, classify
 from wt_operator.core.invocation import invocation as build_invocation
 from wt_operator.core.invocation import trace_id
 from wt_operator.core.masking import Masker
@@ -23,7 +22,7 @@ from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import BatchInvoker
-from wt_operator.shell.remote_runner import RemoteRunner
+from wt_operator.shell.remote_runner import ONCE, RemoteRunner
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.stop import StopRequested
 
@@ -93,12 +92,6 @@ class BatchRunner(RemoteRunner[BatchInvoker, str, BatchJobInfo]):
     def observe(self, job: CloudBatchStatus, info: BatchJobInfo) -> Transition | None:
         return batch.observe(job, info)
 
-    def lost(self, job: CloudBatchStatus, exc: Exception) -> Transition | None:
-        verdict = classify(exc)
-        if not isinstance(verdict, Terminal):
-            return None
-        return batch.lost(job, verdict)
-
     async def cancel(self, invoker: BatchInvoker, job: CloudBatchStatus) -> None:
         await invoker.cancel_job(job.get("jobName"))
 
@@ -110,7 +103,7 @@ class BatchRunner(RemoteRunner[BatchInvoker, str, BatchJobInfo]):
         """
         job: CloudBatchStatus | None = ctx.status.get("cloudBatch") or None
         await self.keep_trying(
-            ctx, "delete Batch job", lambda: invoker.delete_job(where), lambda: job
+            ctx, "delete Batch job", lambda: invoker.delete_job(where, retry=ONCE), lambda: job
         )
         why = ctx.stop.why()
         await ctx.record(batch.deleted(job, where, verb=why.verb if why else "deleted"))

@@ -22,7 +22,7 @@ from wt_operator.core.spec import RunRequest
 from wt_operator.core.status import Transition
 from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import CloudRunInvoker
-from wt_operator.shell.remote_runner import RemoteRunner, StillStopping
+from wt_operator.shell.remote_runner import ONCE, RemoteRunner, StillStopping
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.stop import StopRequested
 
@@ -96,11 +96,6 @@ class CloudRunRunner(RemoteRunner[CloudRunInvoker, JobTarget, ExecutionInfo]):
     def observe(self, job: CloudRunStatus, info: ExecutionInfo) -> Transition | None:
         return cloudrun.observe(job, info)
 
-    def lost(self, job: CloudRunStatus, exc: Exception) -> Transition | None:
-        if isinstance(exc, PermanentSubmissionError) and exc.code == "NOT_FOUND":
-            return cloudrun.gone(job, exc)
-        return None
-
     async def cancel(self, invoker: CloudRunInvoker, job: CloudRunStatus) -> None:
         await invoker.cancel_execution(job.get("executionName"))
 
@@ -121,15 +116,15 @@ class CloudRunRunner(RemoteRunner[CloudRunInvoker, JobTarget, ExecutionInfo]):
             try:
                 name = (status or {}).get("executionName")
                 if not name:
-                    found = await invoker.find_execution(where, ctx.ref.uid)
+                    found = await invoker.find_execution(where, ctx.ref.uid, retry=ONCE)
                     if found is None:
                         return None, False
                     status = cloudrun.execution_status(where.name, found)
                     name = found.name
                 if not requested:
-                    await invoker.cancel_execution(name)
+                    await invoker.cancel_execution(name, retry=ONCE)
                     requested = True
-                info = await invoker.get_execution(name)
+                info = await invoker.get_execution(name, retry=ONCE)
             except PermanentSubmissionError as exc:
                 if exc.code != "NOT_FOUND":
                     raise

@@ -25,7 +25,11 @@ from wt_operator.shell.context import RunContext
 from wt_operator.shell.invokers import InvokerFactory
 from wt_operator.shell.stop import StopRequested
 
-__all__ = ["RemoteRunner", "StillStopping"]
+__all__ = ["ONCE", "RemoteRunner", "StillStopping"]
+
+ONCE = RetryPolicy(max_attempts=1)
+"""The client's policy for the calls inside :meth:`RemoteRunner.keep_trying`: that loop is
+the only retry (never one retry inside another), and it tells the run each failure."""
 
 Inv = TypeVar("Inv")
 """The invoker talking to the service."""
@@ -77,10 +81,6 @@ class RemoteRunner(abc.ABC, Generic[Inv, Where, Info]):
     @abc.abstractmethod
     def observe(self, job: Any, info: Info) -> Transition | None:
         """Core's reading of a poll."""
-
-    @abc.abstractmethod
-    def lost(self, job: Any, exc: Exception) -> Transition | None:
-        """A failed poll that ends the run (the job is gone); None: not such a failure."""
 
     @abc.abstractmethod
     async def cancel(self, invoker: Inv, job: Any) -> None:
@@ -146,9 +146,10 @@ class RemoteRunner(abc.ABC, Generic[Inv, Where, Info]):
                 except StopRequested:
                     raise
                 except Exception as exc:
-                    ended = self.lost(job, exc)
+                    ended = remote.poll_failed(self.kind, job, exc)
                     if ended is None:
-                        raise
+                        await ctx.fail(exc)  # transient: says Retrying; kopf retries the run
+                        return
                     await ctx.record(ended)
                     return
                 moved = self.observe(job, info)
