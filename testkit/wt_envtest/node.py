@@ -31,6 +31,7 @@ from pathlib import Path
 
 from wt_envtest.control_plane import ControlPlane
 from wt_envtest.controllers import Controllers
+from wt_envtest.node_dns import ServiceDns
 from wt_envtest.processes import free_port, kill_group, spawn, tail
 
 __all__ = ["GATEWAY", "Node", "NodeControlPlane", "NodeControllers", "find_node_dir", "run_node"]
@@ -128,6 +129,7 @@ class Node:
     started_seconds: float = 0.0
     """Time from spawning containerd to the Node being Ready."""
     _procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(default_factory=dict)
+    _dns: ServiceDns | None = None
 
     @property
     def socket(self) -> Path:
@@ -164,6 +166,7 @@ class Node:
         self._start_containerd(began + timeout)
         self.import_image(self.tools_dir / "pause.oci.tar")
         self._route_service_to_apiserver()
+        self._start_dns()
         self._start_kubelet(began + timeout)
         self.started_seconds = time.monotonic() - began
         return self
@@ -263,6 +266,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         # First in the chain: a rule another test node appended must not catch our pods.
         subprocess.run(["iptables", "-t", "nat", "-I", *self._dnat_rule("1")], check=True)
 
+    def _start_dns(self) -> None:
+        # The bridge is made here, before the CNI plugin would, so the DNS stand-in can
+        # listen on the gateway's address (the plugin takes an existing bridge as is).
+        for cmd in (
+            ["ip", "link", "add", BRIDGE, "type", "bridge"],
+            ["ip", "addr", "add", f"{GATEWAY}/{SUBNET.split('/')[1]}", "dev", BRIDGE],
+            ["ip", "link", "set", BRIDGE, "up"],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True)
+        self._dns = ServiceDns(GATEWAY, SERVICE_IP)
+        (self.data_dir / "resolv.conf").write_text(f"nameserver {GATEWAY}\n")
+
     def _start_kubelet(self, deadline: float) -> None:
         d = self.data_dir
         config = d / "kubelet.yaml"
@@ -288,6 +303,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     },
                     "authorization": {"mode": "AlwaysAllow"},
                     "failSwapOn": False,
+                    # Pods resolve with the DNS stand-in (no clusterDNS: the Default policy).
+                    "resolvConf": str(d / "resolv.conf"),
                     # A shared CI disk may be fuller than the defaults allow: never evict.
                     "evictionHard": {"memory.available": "0%", "nodefs.available": "0%",
                                      "imagefs.available": "0%", "nodefs.inodesFree": "0%"},
@@ -342,6 +359,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             self._kill_tasks()
             kill_group(self._procs.pop("containerd"))
         self._kill_shims()
+        if self._dns is not None:
+            self._dns.stop()
+            self._dns = None
         for path in netns:  # deleting a pod's netns deletes its veth pair
             subprocess.run(
                 ["ip", "netns", "delete", Path(path).name], check=False, capture_output=True
