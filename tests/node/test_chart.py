@@ -149,3 +149,83 @@ def test_a_cloud_batch_run_succeeds_against_the_batch_stand_in(
     run = _wait_phase(node, "batch", ("Succeeded", "Failed"))
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert batch_server.created_jobs == 1
+
+
+def _wait_operator_ready(node: Node, other_than: str = "") -> dict[str, Any]:
+    def ready() -> bool:
+        pods = node.plane.api("GET", f"/api/v1/namespaces/{NS}/pods")["items"]
+        return any(
+            p["metadata"]["name"] != other_than
+            and not p["metadata"].get("deletionTimestamp")
+            and _ready(p)
+            for p in pods
+        )
+
+    wait_for("a Ready operator pod", ready, timeout=240, node=node)
+    return _operator_pod(node)
+
+
+def test_deleting_the_operator_pod_mid_run_fails_the_local_run_invoker_lost(
+    node: Node, release: str
+) -> None:
+    """README "At most once": the run ends InvokerLost, never re-run; a new pod takes over."""
+    _create_run(node, "cut", local_spec({"sleep": 300}, resultsUrl="file:///results/cut/"))
+    _wait_phase(node, "cut", ("Running",))
+    old = _operator_pod(node)["metadata"]["name"]
+    node.plane.kubectl("delete", "pod", f"--namespace={NS}", old, "--wait=false")
+    run = _wait_phase(node, "cut", ("Succeeded", "Failed"))
+    assert (run["status"]["phase"], run["status"]["reason"]) == ("Failed", "InvokerLost")
+    assert _wait_operator_ready(node, other_than=old)["metadata"]["name"] != old
+
+
+def test_helm_upgrade_to_a_new_tag_loses_local_runs_and_tracks_batch_runs_on(
+    node: Node, release: str, batch_server: InProcessBatchServer
+) -> None:
+    """README "Upgrade": the old pod records its Local runs InvokerLost before the new one
+    starts; CloudBatch runs are tracked on by the new pod (one job, never a second)."""
+    batch_server.lifecycle = ()  # jobs stay QUEUED until the test moves them
+    created = batch_server.created_jobs
+    _create_run(node, "up-local", local_spec({"sleep": 300}, resultsUrl="file:///results/u/"))
+    _create_run(node, "up-batch", batch_spec())
+    _wait_phase(node, "up-local", ("Running",))
+    wait_for("the Batch job", lambda: batch_server.created_jobs == created + 1)
+    old = _operator_pod(node)["metadata"]["name"]
+    retagged = f"{release.rpartition(':')[0]}:upgraded"
+    node.ctr("images", "tag", "--force", release, retagged)
+    node.plane.helm(
+        "upgrade", "wt", str(CHART), f"--namespace={NS}", "--reuse-values",
+        f"--set=image.tag={retagged.rpartition(':')[2]}", "--wait", "--timeout=240s",
+    )  # fmt: skip
+    pod = _wait_operator_ready(node, other_than=old)
+    assert {c["image"] for c in pod["spec"]["containers"]} == {retagged}
+    run = _wait_phase(node, "up-local", ("Succeeded", "Failed"))
+    assert (run["status"]["phase"], run["status"]["reason"]) == ("Failed", "InvokerLost")
+    [job] = [j for j in batch_server.jobs if batch_server.job_state(j) == "QUEUED"]
+    batch_server.set_job_state(job, "SUCCEEDED")
+    run = _wait_phase(node, "up-batch", ("Succeeded", "Failed"))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert batch_server.created_jobs == created + 1
+
+
+def test_helm_uninstall_keeps_the_crds_and_runs_and_removes_the_rest(
+    node: Node, release: str
+) -> None:
+    """README "Uninstall": the CRDs (and so all runs) stay; the operator's objects go."""
+    before = node.plane.api("GET", f"/apis/wt.dev/v1alpha1/namespaces/{RUNS_NS}/workflowruns")
+    names = sorted(r["metadata"]["name"] for r in before["items"])
+    assert names  # the runs of the tests above
+    node.plane.helm("uninstall", "wt", f"--namespace={NS}", "--wait", "--timeout=120s")
+    after = node.plane.api("GET", f"/apis/wt.dev/v1alpha1/namespaces/{RUNS_NS}/workflowruns")
+    assert sorted(r["metadata"]["name"] for r in after["items"]) == names
+    left = node.plane.kubectl(
+        "get", "deployments,serviceaccounts,roles,rolebindings,services,configmaps",
+        f"--namespace={NS}", "-l", "app.kubernetes.io/instance=wt", "-o", "name",
+    ).stdout.split()  # fmt: skip
+    assert left == []
+    cluster_left = node.plane.kubectl(
+        "get", "clusterroles,clusterrolebindings,validatingadmissionpolicies",
+        "-l", "app.kubernetes.io/instance=wt", "-o", "name",
+    ).stdout.split()  # fmt: skip
+    assert cluster_left == []
+    wait_for("the operator pod to go", lambda: not node.plane.api(
+        "GET", f"/api/v1/namespaces/{NS}/pods")["items"])  # fmt: skip
