@@ -16,7 +16,7 @@ url = f"https://{env['KUBERNETES_SERVICE_HOST']}:{env['KUBERNETES_SERVICE_PORT']
 token = open(sa + "/token").read()
 req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
 ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
-version = json.load(urllib.request.urlopen(req, context=ctx))["gitVersion"]
+version = json.load(urllib.request.urlopen(req, context=ctx, timeout=10))["gitVersion"]
 print(json.dumps({"url": url, "version": version}))
 """
 
