@@ -35,7 +35,21 @@ def test_a_pod_of_the_operator_image_runs_and_reaches_the_api_server(
         pod = plane.api("GET", "/api/v1/namespaces/default/pods/probe")
         return str(pod.get("status", {}).get("phase", ""))
 
-    wait_for("the probe pod to finish", lambda: phase() in ("Succeeded", "Failed"), node=node)
+    def sandbox_failures() -> list[str]:
+        events = plane.api(
+            "GET",
+            "/api/v1/namespaces/default/events"
+            "?fieldSelector=involvedObject.name=probe,reason=FailedCreatePodSandBox",
+        )
+        return [str(e.get("message", "")) for e in events["items"]]
+
+    # A pod whose sandbox cannot start (runc refusing it) would wait forever: stop at once.
+    wait_for(
+        "the probe pod to finish",
+        lambda: phase() in ("Succeeded", "Failed") or bool(sandbox_failures()),
+        node=node,
+    )
+    assert sandbox_failures() == []
     logs = plane.kubectl("logs", "--namespace=default", "probe").stdout
     assert phase() == "Succeeded", logs
     seen = json.loads(logs.strip().splitlines()[-1])
