@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup envtest chart-tools image-tools test lint typecheck unit integration chaos crds \
-	demo bench clean image image-context lock release registry
+	demo bench clean image image-context lock release registry node
 
 ## setup: create .venv, install the project with every extra and the test kit, build/fetch
 ## the envtest binaries and the chart's checkers (promtool, checkov), install buildah,
-## mmdebstrap and runc (apt-get) for the image
-setup: $(VENV)/.installed envtest chart-tools image-tools registry
+## mmdebstrap and runc (apt-get) for the image, and the test node's kubelet/runc/containerd
+setup: $(VENV)/.installed envtest chart-tools image-tools registry node
 
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ envtest:
 chart-tools:
 	@bash hack/promtool.sh >/dev/null
 	@bash hack/checkov.sh >/dev/null
+
+## node: build the test node's kubelet, runc and pause image once; apt-get containerd, CNI
+## plugins, libseccomp-dev, iptables when absent (tests/node runs them)
+node:
+	@bash hack/node.sh >/dev/null
 
 image-tools:
 	@bash hack/image/install-tools.sh

@@ -5,8 +5,8 @@ reach Debian and PyPI but no container registry, so every image the Dockerfile s
 from is made here first. Steps, each skipped while its inputs are unchanged (their digest
 is a label on the image, or a stamp beside the wheels):
 
-1. ``base``: Debian bookworm with python3 (3.11), tini, passwd and ca-certificates, made by
-   mmdebstrap and committed with ``buildah from scratch`` as ``localhost/wt-base:bookworm``.
+1. ``base``: Debian bookworm with python3 (3.11), tini, passwd, ca-certificates, libstdc++6,
+   made by mmdebstrap and committed with ``buildah from scratch`` as ``localhost/wt-base:bookworm``.
    It takes the place of the Dockerfile's default BASE_IMAGE (python:3.11-slim-bookworm).
 2. ``pixi``: ``localhost/wt-pixi-standin``, holding the project's pixi STAND-IN at
    /usr/local/bin/pixi, for PIXI_IMAGE (the real pixi binary cannot be fetched here).
@@ -55,7 +55,9 @@ BASE_RECIPE: tuple[str, ...] = (
     "--variant=essential",
     # usr-is-merged instead of the usrmerge package, which would pull in perl.
     "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-    "--include=python3,python3.11-venv,tini,passwd,ca-certificates",
+    # libstdc++6: grpcio's extension links it; without it google-cloud-batch/run do not import
+    # and every CloudBatch and CloudRunJob run fails (python:3.11-slim-bookworm has it).
+    "--include=python3,python3.11-venv,tini,passwd,ca-certificates,libstdc++6",
     "--dpkgopt=path-exclude=/usr/share/man/*",
     "--dpkgopt=path-exclude=/usr/share/doc/*",
     "--dpkgopt=path-include=/usr/share/doc/*/copyright",
