@@ -27,7 +27,7 @@ from wt_operator.core.errors import (
     retry_delay,
 )
 from wt_operator.shell.kube import HttpError
-from wt_operator.shell.runner_client import RunnerUnavailableError
+from wt_operator.shell.runner_connection import RunnerUnavailableError
 
 # (exception, verdict, reason for a Terminal, a piece of the message or detail)
 TABLE: list[tuple[BaseException, type, Reason | None, str]] = [

@@ -24,7 +24,8 @@ from wt_operator.runner import protocol
 from wt_operator.runner.__main__ import probe
 from wt_operator.runner.protocol import FILE_PLACEHOLDER_PREFIX, Start
 from wt_operator.runner.server import Runner
-from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
+from wt_operator.shell.runner_client import RemoteInvoker
+from wt_operator.shell.runner_connection import RunnerUnavailableError
 
 OTHER_UID = 65534  # nobody
 

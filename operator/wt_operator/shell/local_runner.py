@@ -35,7 +35,8 @@ from wt_operator.shell.invokers import InvokerFactory, LocalInvoker
 from wt_operator.shell.refs import LogTarget, log_target
 from wt_operator.shell.resolve import resolve
 from wt_operator.shell.runlog import RunLog
-from wt_operator.shell.runner_client import RemoteInvoker, RunnerUnavailableError
+from wt_operator.shell.runner_client import RemoteInvoker
+from wt_operator.shell.runner_connection import RunnerUnavailableError
 from wt_operator.shell.stop import StopRequested
 
 __all__ = ["LocalRunner"]

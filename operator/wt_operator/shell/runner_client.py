@@ -22,7 +22,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from wt_invokers import LocalSubprocessInvoker
 from wt_invokers.abstract import as_matchspec
@@ -30,7 +29,6 @@ from wt_invokers.activation import activation as prefix_activation
 from wt_invokers.activation import cached_activation
 from wt_invokers.exceptions import (
     InstallationError,
-    InvocationStartError,
     InvocationTimeoutError,
     InvokerConfigurationError,
 )
@@ -46,91 +44,18 @@ from wt_operator.config import OperatorConfig
 from wt_operator.core.errors import InvokerLostError
 from wt_operator.core.spec import RunRequest
 from wt_operator.metrics import Metrics
-from wt_operator.runner import protocol
 from wt_operator.runner.protocol import FILE_PLACEHOLDER_PREFIX, Start
 from wt_operator.shell.invokers import Invokers, LocalInvoker
+from wt_operator.shell.runner_connection import (
+    RETRY_SECONDS,
+    Connection,
+    RunnerUnavailableError,
+    request,
+)
 
-__all__ = ["RemoteInvoker", "RunnerInvokers", "RunnerUnavailableError"]
+__all__ = ["RemoteInvoker", "RunnerInvokers"]
 
 log = logging.getLogger(__name__)
-
-_RETRY_SECONDS = 0.2
-
-
-class RunnerUnavailableError(InvocationStartError):
-    """The runner did not accept or answer a request in time."""
-
-
-class _Conn:
-    """One connection to the runner (one conversation)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, path: Path, timeout: float) -> _Conn:
-        """Connect, retrying while the socket is absent or refuses (the runner is starting)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_unix_connection(os.fspath(path), limit=protocol.MAX_MESSAGE_BYTES),
-                    max(deadline - time.monotonic(), 0.01),
-                )
-                return cls(reader, writer)
-            except (OSError, TimeoutError) as exc:  # absent, refused, reset: not up (yet)
-                if time.monotonic() >= deadline:
-                    raise RunnerUnavailableError(
-                        f"the runner at {path} is not reachable ({type(exc).__name__}) "
-                        f"after {timeout:g} s"
-                    ) from None
-                await asyncio.sleep(_RETRY_SECONDS)
-
-    async def send(self, msg_type: str, **fields: Any) -> None:
-        self.writer.write(protocol.encode(msg_type, **fields))
-        await self.writer.drain()
-
-    async def receive(self, timeout: float | None) -> dict[str, Any] | None:
-        """The next message; None at end of stream."""
-        line = await asyncio.wait_for(self.reader.readline(), timeout)
-        if not line:
-            return None
-        msg = protocol.decode(line)
-        if msg["type"] == "error":
-            raise _runner_error(str(msg.get("kind")), str(msg.get("message")))
-        return msg
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def _runner_error(kind: str, message: str) -> Exception:
-    match kind:
-        case "installation":
-            return InstallationError(message)
-        case "config":
-            return InvokerConfigurationError(message)
-        case "start":
-            return InvocationStartError(message)
-        case _:
-            return RunnerUnavailableError(f"the runner refused the request ({kind}): {message}")
-
-
-async def _request(path: Path, timeout: float, msg_type: str, **fields: Any) -> dict[str, Any]:
-    """A one-answer request (kill, leftovers)."""
-    conn = await _Conn.open(path, timeout)
-    try:
-        await conn.send(msg_type, **fields)
-        try:
-            answer = await conn.receive(timeout)
-        except TimeoutError:
-            raise RunnerUnavailableError(f"the runner did not answer {msg_type} in time") from None
-        if answer is None:
-            raise RunnerUnavailableError(f"the runner closed the connection on {msg_type}")
-        return answer
-    finally:
-        conn.close()
 
 
 class RemoteInvoker:
@@ -149,7 +74,7 @@ class RemoteInvoker:
         self.timeout = timeout
         self.line_callback = line_callback
         self.marker: str | None = None
-        self._conn: _Conn | None = None
+        self._conn: Connection | None = None
         self._seq = 0
         self._exit: asyncio.Future[int] | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -211,7 +136,7 @@ class RemoteInvoker:
         invocation.validate()
         start = await self.launch(invocation)
         self.marker = start.marker
-        conn = await _Conn.open(self.socket_path, self.timeout)
+        conn = await Connection.open(self.socket_path, self.timeout)
         try:
             await conn.send("start", **start.fields())
             answer = await conn.receive(self.timeout)
@@ -219,7 +144,7 @@ class RemoteInvoker:
             conn.close()
             # It may have started before the answer was lost: never leave it running.
             with contextlib.suppress(Exception):
-                await _request(self.socket_path, self.timeout, "kill", marker=start.marker)
+                await request(self.socket_path, self.timeout, "kill", marker=start.marker)
             if isinstance(exc, TimeoutError):
                 raise RunnerUnavailableError(
                     f"the runner did not answer the start within {self.timeout:g} s"
@@ -240,9 +165,9 @@ class RemoteInvoker:
         self._follow(conn)
         return True
 
-    async def _attach(self, after: int) -> _Conn | None:
+    async def _attach(self, after: int) -> Connection | None:
         assert self.marker is not None
-        conn = await _Conn.open(self.socket_path, self.timeout)
+        conn = await Connection.open(self.socket_path, self.timeout)
         try:
             await conn.send("attach", marker=self.marker, after=after)
             answer = await conn.receive(self.timeout)
@@ -261,7 +186,7 @@ class RemoteInvoker:
             return None
         raise RunnerUnavailableError(f"the runner answered attach with {answer!r}")
 
-    def _follow(self, conn: _Conn) -> None:
+    def _follow(self, conn: Connection) -> None:
         self._conn = conn
         self._exit = asyncio.get_running_loop().create_future()
         self._follower = asyncio.create_task(self._read_until_exit())
@@ -297,7 +222,7 @@ class RemoteInvoker:
             elif msg["type"] == "exited":
                 return int(msg["code"])
 
-    async def _reattach(self) -> _Conn:
+    async def _reattach(self) -> Connection:
         # A restarting runner may refuse, reset or not answer for a moment: keep asking
         # until ``timeout`` has passed since the connection dropped.
         deadline = time.monotonic() + self.timeout
@@ -307,7 +232,7 @@ class RemoteInvoker:
                 break
             except RunnerUnavailableError as exc:
                 if time.monotonic() < deadline:
-                    await asyncio.sleep(_RETRY_SECONDS)
+                    await asyncio.sleep(RETRY_SECONDS)
                     continue
                 raise InvokerLostError(
                     f"the runner stopped answering while this run was in flight ({exc}); "
@@ -362,7 +287,7 @@ class RemoteInvoker:
                 if conn is not None and not conn.writer.is_closing():
                     await conn.send("cancel")
                 else:
-                    await _request(self.socket_path, self.timeout, "kill", marker=marker)
+                    await request(self.socket_path, self.timeout, "kill", marker=marker)
             except (ConnectionError, OSError, RunnerUnavailableError) as exc:
                 log.warning("run %s: cancel not delivered: %s", marker, exc)
             grace = self._local.kill_grace_seconds
@@ -442,11 +367,11 @@ class RunnerInvokers(Invokers):
         return invoker if attached else None
 
     async def kill_stale(self, marker: str) -> int:
-        answer = await _request(self.socket_path, self.config.runner_timeout, "kill", marker=marker)
+        answer = await request(self.socket_path, self.config.runner_timeout, "kill", marker=marker)
         return int(answer.get("count", 0))
 
     async def leftovers(self, marker: str) -> set[int]:
-        answer = await _request(
+        answer = await request(
             self.socket_path, self.config.runner_timeout, "leftovers", marker=marker
         )
         return {int(pid) for pid in answer.get("pids", ())}
