@@ -235,7 +235,12 @@ async def test_a_failing_job_delete_keeps_the_run_and_says_why(
     assert "PERMISSION_DENIED" in obj["status"]["message"]
     assert obj["status"]["cloudBatch"]["state"] != "DELETED"
     assert "wt.dev/finalizer" in obj["metadata"]["finalizers"]
-    warnings = [e for e in await runs.events("sticky") if e.type == "Warning"]
+    # The Event is posted right after the status write, off the reconciler's path.
+    for _ in range(100):
+        warnings = [e for e in await runs.events("sticky") if e.type == "Warning"]
+        if any(e.reason == "Cancelling" for e in warnings):
+            break
+        await asyncio.sleep(0.1)
     assert any(e.reason == "Cancelling" for e in warnings)
     assert job_name in batch_server.jobs  # still there, and nobody claims otherwise
     batch_server.allow("DeleteJob")
