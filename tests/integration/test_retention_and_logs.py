@@ -109,13 +109,14 @@ async def test_ttl_deletes_finished_runs_and_never_active_ones(
 ) -> None:
     start_operator()
     await runs.create("brief", local_spec(ttlSecondsAfterFinished=1))
-    await runs.create("busy", local_spec({"sleep": 6}, ttlSecondsAfterFinished=1))
+    # Long enough to still be running after "brief" is gone even on a loaded machine.
+    await runs.create("busy", local_spec({"sleep": 20}, ttlSecondsAfterFinished=1))
     await runs.create("kept", local_spec())
     await runs.wait_for("brief", ["Succeeded"])
     await runs.wait_gone("brief", timeout=15)
     busy = await runs.get("busy")
     assert busy is not None and busy["status"]["phase"] == "Running"
-    await runs.wait_gone("busy", timeout=30)
+    await runs.wait_gone("busy", timeout=60)
     await asyncio.sleep(2)
     assert await runs.get("kept") is not None  # no TTL anywhere: kept
 
