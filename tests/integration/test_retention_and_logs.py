@@ -112,8 +112,9 @@ async def test_ttl_deletes_finished_runs_and_never_active_ones(
     # Long enough to still be running after "brief" is gone even on a loaded machine.
     await runs.create("busy", local_spec({"sleep": 20}, ttlSecondsAfterFinished=1))
     await runs.create("kept", local_spec())
-    await runs.wait_for("brief", ["Succeeded"])
-    await runs.wait_gone("brief", timeout=15)
+    # Its TTL is 1 s: it may be gone before a poll sees it Succeeded, so wait for it gone
+    # (the TTL only starts once a run has finished).
+    await runs.wait_gone("brief", timeout=60)
     busy = await runs.get("busy")
     assert busy is not None and busy["status"]["phase"] == "Running"
     await runs.wait_gone("busy", timeout=60)
